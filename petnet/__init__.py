@@ -1,0 +1,4 @@
+"""The pure core of "gato ou cachorro?": images, networks, explanations and pt-BR texts.
+
+Nothing in this package knows about Telegram, Discord or the terminal.
+"""

@@ -1,0 +1,77 @@
+"""Find the photos of each class in a data folder and split them into training and validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sklearn.model_selection import train_test_split
+
+from petnet.labels import FOLDER_ALIASES
+
+VAL_FRACTION = 0.2
+SPLIT_SEED = 0
+MIN_PER_CLASS = 5
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int
+
+
+@dataclass(frozen=True)
+class Dataset:
+    root: Path
+    train: list[Sample]
+    val: list[Sample]
+    has_own_val: bool  # True when DATA_DIR had train/ and val/ folders
+
+
+class DatasetError(ValueError):
+    """The data folder does not hold two usable class folders."""
+
+
+def class_folders(root: Path) -> dict[int, Path]:
+    """Map each label to its folder under ``root`` (gatos/cats/gato/cat, cachorros/dogs/...)."""
+    found: dict[int, Path] = {}
+    if not root.is_dir():
+        return found
+    children = {child.name.lower(): child for child in root.iterdir() if child.is_dir()}
+    for label, aliases in FOLDER_ALIASES.items():
+        for alias in aliases:
+            if alias in children:
+                found[label] = children[alias]
+                break
+    return found
+
+
+def _samples(root: Path) -> list[Sample]:
+    folders = class_folders(root)
+    missing = [name for label, (name, *_) in FOLDER_ALIASES.items() if label not in folders]
+    if missing:
+        raise DatasetError(f"{root}: missing class folder(s) {', '.join(missing)}")
+    samples = []
+    for label, folder in sorted(folders.items()):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                samples.append(Sample(path, label))
+    return samples
+
+
+def find_dataset(root: Path) -> Dataset:
+    """Use ``root/train`` and ``root/val`` when both exist, else a stratified hold-out of ``root``."""
+    root = Path(root)
+    train_dir, val_dir = root / "train", root / "val"
+    if class_folders(train_dir) and class_folders(val_dir):
+        return Dataset(root, _samples(train_dir), _samples(val_dir), has_own_val=True)
+    samples = _samples(root)
+    labels = [s.label for s in samples]
+    if min(labels.count(label) for label in FOLDER_ALIASES) < MIN_PER_CLASS:
+        raise DatasetError(f"{root}: each class needs at least {MIN_PER_CLASS} photos")
+    train, val = train_test_split(samples, test_size=VAL_FRACTION, stratify=labels, random_state=SPLIT_SEED)
+    return Dataset(root, sorted(train, key=_key), sorted(val, key=_key), has_own_val=False)
+
+
+def _key(sample: Sample) -> str:
+    return str(sample.path)
