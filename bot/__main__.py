@@ -1,19 +1,44 @@
-"""``python -m bot``: the local chat (no token), the Telegram bot (token set), or ``classificar FILE...``."""
+"""``python -m bot``: the Telegram bot when TELEGRAM_TOKEN is set, else the offline local chat.
+
+Also ``python -m bot classificar FILE... [--json]`` and ``python -m bot local|telegram``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
+from bot.config import Settings
+from bot.service import ChatService
 from petnet.features import FeatureExtractor
 from petnet.head import HeadModelError
 from petnet.model import PACKAGED_MODELS, PetModel, load_current
 from petnet.texts import CLI_NO_MODEL
 
+log = logging.getLogger("bot")
+
 
 def load_model() -> PetModel:
     return load_current(PACKAGED_MODELS, FeatureExtractor())
+
+
+def build_service(settings: Settings) -> ChatService:
+    from bot.engine import Engine
+    from bot.retrain import Retrainer
+    from bot.state import State
+
+    engine = Engine(settings.models_dir, settings.workers, settings.max_pending, settings.cache_dir)
+    state = State(settings.state_path)
+    return ChatService(settings, engine, state, Retrainer(engine, state, settings.data_dir, settings.cache_dir))
+
+
+def _logging(level: int) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL, and Bot API URLs contain the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,19 +47,42 @@ def main(argv: list[str] | None = None) -> int:
     classify = sub.add_parser("classificar", help="classifica fotos do disco")
     classify.add_argument("files", nargs="+", metavar="ARQUIVO")
     classify.add_argument("--json", action="store_true", help="uma linha JSON por foto")
+    sub.add_parser("local", help="chat local no terminal (sem internet)")
+    sub.add_parser("telegram", help="bot do Telegram (precisa de TELEGRAM_TOKEN)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     if args.command == "classificar":
         from bot.cli_classify import classify_files
 
+        _logging(logging.WARNING)
         try:
             model = load_model()
         except HeadModelError:
             print(CLI_NO_MODEL, file=sys.stderr)
             return 2
         return classify_files(model, args.files, args.json)
-    parser.print_help()
+
+    settings = Settings.from_env()
+    mode = args.command or ("telegram" if settings.telegram_token else "local")
+    if mode == "telegram":
+        _logging(logging.INFO)
+        from bot.telegram_app import run
+
+        if not settings.telegram_token:
+            print("TELEGRAM_TOKEN não está configurado (veja o README).", file=sys.stderr)
+            return 2
+        run(build_service(settings))
+        return 0
+    _logging(logging.WARNING)
+    from bot.local_chat import LocalChat
+
+    service = build_service(settings)
+    try:
+        asyncio.run(LocalChat(service).run())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.engine.close()
     return 0
 
 

@@ -231,6 +231,11 @@ def ensure_backbone(cache_dir: Path | None = None, weights_path: Path | None = N
     data = build_model(load_state_dict(weights_path)).SerializeToString()
     sha = hashlib.sha256(data).hexdigest()
     _atomic_write_bytes(onnx_path, data)
-    meta = {"builder_version": BUILDER_VERSION, "sha256": sha, "weights_sha256": weights_sha, "source": str(weights_path)}
+    meta = {
+        "builder_version": BUILDER_VERSION,
+        "sha256": sha,
+        "weights_sha256": weights_sha,
+        "source": str(weights_path),
+    }
     _atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
     return BackboneFile(onnx_path, sha, weights_sha)

@@ -7,8 +7,10 @@ written out (z = x1*w1 + ... + b). At load the two are checked against each othe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -17,7 +19,7 @@ from petnet.labels import CAT
 
 LOGIT_OUTPUT = "output_logit"  # added by the trainer: the output neuron's z before the sigmoid
 
-_ACTIVATIONS = {
+_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "relu": lambda z: np.maximum(z, 0.0),
     "tanh": np.tanh,
     "logistic": lambda z: 1.0 / (1.0 + np.exp(-z)),
@@ -83,7 +85,7 @@ class HeadWeights:
         return np.asarray(h @ self.coefs[-1][:, 0] + self.intercepts[-1][0], np.float64)
 
     def save(self, path: Path) -> None:
-        arrays = {"mean": self.mean, "scale": self.scale, "activation": np.array(self.activation)}
+        arrays: dict[str, Any] = {"mean": self.mean, "scale": self.scale, "activation": np.array(self.activation)}
         for i, (w, b) in enumerate(zip(self.coefs, self.intercepts, strict=True)):
             arrays[f"coef_{i}"] = w
             arrays[f"intercept_{i}"] = b
@@ -136,7 +138,8 @@ class Head:
 
     def logits(self, pooled: np.ndarray) -> np.ndarray:
         """(N, 1280) pooled features -> (N,) output-neuron z, computed by onnxruntime."""
-        (z,) = self._session.run([LOGIT_OUTPUT], {self._input: np.asarray(pooled, np.float32).reshape(-1, self.n_inputs)})
+        batch = np.asarray(pooled, np.float32).reshape(-1, self.n_inputs)
+        (z,) = self._session.run([LOGIT_OUTPUT], {self._input: batch})
         return np.asarray(z, np.float64).reshape(-1)
 
     def raw_probabilities(self, pooled: np.ndarray) -> np.ndarray:

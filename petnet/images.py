@@ -10,7 +10,7 @@ import io
 import struct
 import warnings
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -22,7 +22,7 @@ MAX_PIXELS = 50_000_000
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF"})
 
 
-class Crop(str, Enum):
+class Crop(StrEnum):
     """How a photo of any aspect ratio becomes a square (measured in bench/preprocessing_choice.py)."""
 
     SHORT_SIDE = "short_side"  # largest centred square, then resize: keeps the most of the animal
@@ -34,7 +34,7 @@ class Crop(str, Enum):
 DEFAULT_CROP = Crop.SHORT_SIDE
 
 
-class ImageProblem(str, Enum):
+class ImageProblem(StrEnum):
     EMPTY = "empty"
     NOT_AN_IMAGE = "not_an_image"
     UNSUPPORTED_FORMAT = "unsupported_format"

@@ -103,6 +103,7 @@ class ModelStore:
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".staging-{version}-"))
         try:
             yield tmp
+            tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is ordinary data
             for child in tmp.iterdir():
                 with open(child, "rb") as file:
                     os.fsync(file.fileno())

@@ -6,6 +6,8 @@ Numbers are written the Brazilian way: decimal comma, thousands with a dot.
 
 from __future__ import annotations
 
+import math
+
 from petnet.images import ImageProblem
 
 # --- number formatting -------------------------------------------------------------------------
@@ -23,6 +25,21 @@ def pct(value: float, decimals: int = 1) -> str:
 
 def integer(value: int) -> str:
     return num(value, 0)
+
+
+def confidence_pct(value: float) -> str:
+    """A confidence never reads as a certain 100%: the network is never that sure."""
+    if value > 0.999:
+        return "mais de 99,9%"
+    return pct(value)
+
+
+def prob(value: float) -> str:
+    """A probability with enough digits that it does not round to exactly 0 or 1."""
+    decimals = 4
+    while decimals < 12 and round(value, decimals) in (0.0, 1.0) and 0.0 < value < 1.0:
+        decimals += 1
+    return num(value, decimals)
 
 
 # --- image problems ----------------------------------------------------------------------------
@@ -199,3 +216,241 @@ A rede só conhece gatos e cachorros parecidos com os das fotos de treino; fotos
 - backbone ONNX: `{fx.get('onnx_sha256')}`
 - pesos originais: `{fx.get('weights_sha256')}`
 """
+
+
+# --- answers to a photo ------------------------------------------------------------------------
+
+LABEL_WORDS = {"gato": "gato", "cachorro": "cachorro", "nenhum": "nem gato nem cachorro"}
+LABEL_EMOJI = {"gato": "🐱", "cachorro": "🐶", "nenhum": "🤔"}
+
+# Confidence bands on the calibrated probability of the answer given.
+SURE_FROM = 0.95
+THINK_FROM = 0.75
+
+
+def confidence_bar(confidence: float, width: int = 10) -> str:
+    filled = round(max(0.0, min(1.0, confidence)) * width)
+    return "▓" * filled + "░" * (width - filled)
+
+
+def confidence_words(confidence: float, doubt_below: float = THINK_FROM) -> str:
+    if confidence >= SURE_FROM:
+        return "Tenho quase certeza"
+    if confidence >= doubt_below:
+        return "Acho que"
+    return "Estou em dúvida, mas acho que"
+
+
+def photo_answer(label: str, confidence: float, n_fired: int, n_hidden_first: int, logit: float) -> str:
+    """The reply to a photo: verdict, bar, words that match the calibrated probability, and a why."""
+    words = confidence_words(confidence)
+    verdict = f"{LABEL_EMOJI[label]} {words}: é {LABEL_WORDS[label].upper()}!"
+    p_raw = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))
+    rule = "a partir de 0,5: gato" if p_raw >= 0.5 else "abaixo de 0,5: cachorro"
+    why = (
+        f"Por quê? {n_fired} dos {n_hidden_first} neurônios da primeira camada oculta dispararam para esta foto, "
+        f"e o neurônio de saída somou tudo em z = {num(logit, 2)}, que a sigmoide transforma em {prob(p_raw)} ({rule})."
+    )
+    return "\n".join(
+        [
+            verdict,
+            f"{confidence_bar(confidence)} {confidence_pct(confidence)} de confiança",
+            why,
+            "Quer ver a conta passo a passo? Use /explicar",
+        ]
+    )
+
+
+# --- the /explicar thread ------------------------------------------------------------------------
+
+ACTIVATION_RULES = {
+    "relu": ("ReLU", "max(0; z)", "dispara quando z passa de 0"),
+    "tanh": ("tangente hiperbólica", "tanh(z)", "dispara quando o resultado é positivo"),
+    "logistic": ("sigmoide", "1 / (1 + e^(−z))", "dispara quando o resultado chega a 0,5"),
+}
+
+
+def _term(t: object) -> str:
+    from petnet.explain import Term
+
+    assert isinstance(t, Term)
+    return f"({num(t.x, 2)} × {num(t.w, 3)})"
+
+
+def explanation_thread(ex: object) -> list[str]:
+    """The /explicar thread for one photo, numbered like a Twitter thread (1/N ...)."""
+    from petnet.explain import Explanation
+
+    assert isinstance(ex, Explanation)
+    name, formula, rule = ACTIVATION_RULES.get(ex.activation, (ex.activation, "f(z)", "dispara quando f(z) > 0"))
+    width, height = ex.original_size
+    layers = ex.layers
+    sizes = " + ".join(integer(layer.size) for layer in layers)
+    fired_parts = [
+        f"{integer(layer.n_fired)} dos {integer(layer.size)} da {i}ª camada" for i, layer in enumerate(layers, 1)
+    ]
+    n = ex.neuron
+    terms = " + ".join(_term(t) for t in n.terms)
+    answer = LABEL_WORDS[ex.label].upper()
+    out = ex.output
+    side = "gato" if out.sigmoid >= 0.5 else "cachorro"
+    staff = "a 1ª camada oculta são os supervisores" + (
+        ", a 2ª são os gerentes" if len(layers) >= 2 else ""
+    )
+    posts = [
+        f"🧵 Como eu decidi que esta foto é de {answer}? Vou abrir a caixa-preta com os números de verdade "
+        "da minha rede neural, calculados agora para a sua foto. Uma rede neural é uma função: entra uma foto (x), "
+        "sai uma resposta (y).",
+        f"📷 Primeiro, a foto virou números. Ela tinha {integer(width)}×{integer(height)} pixels; "
+        f"recortei o quadrado do meio e reduzi para {ex.input_size}×{ex.input_size}. "
+        f"Cada pixel tem vermelho, verde e azul: são {integer(ex.n_input_numbers)} números.\n\n"
+        f"Esses números passaram por uma rede pré-treinada (EfficientNet-Lite0), que já tinha aprendido a "
+        f"enxergar bordas, texturas, pelos e focinhos em milhões de fotos. Ela devolveu "
+        f"{integer(ex.n_features)} \"relatórios\"; nesta foto {integer(ex.n_active_features)} vieram acima de zero, "
+        f"e o mais forte foi o nº {integer(ex.strongest_feature[0])} (valor {num(ex.strongest_feature[1], 2)}).",
+        f"🧠 Esses {integer(ex.n_features)} relatórios são a entrada da minha rede de decisão, uma MLP com "
+        f"{len(layers)} {'camada oculta' if len(layers) == 1 else 'camadas ocultas'} de {sizes} neurônios. Cada neurônio faz uma soma com pesos e aplica "
+        f"a função {name}, {formula}: ele {rule}.\n\nNesta foto dispararam " + ", e ".join(fired_parts) + ".",
+        f"🔎 Vamos olhar um deles de perto: o neurônio {n.index} da {n.layer}ª camada, o que mais empurrou "
+        f"para \"{ex.label}\". A conta dele é z = x1·w1 + x2·w2 + … + x{integer(ex.n_features)}·w{integer(ex.n_features)} + b:\n\n"
+        f"z = {terms} + (outros {integer(n.n_rest)} termos, somando {num(n.rest, 2)}) + ({num(n.bias, 3)}) "
+        f"= {num(n.z, 2)}\n\n"
+        f"Aplicando {formula}: {num(n.activation, 2)}. " + ("Ele disparou! ✅" if n.fired else "Ele ficou quieto."),
+        f"🎯 No fim, um único neurônio de saída junta os {integer(out.from_layer_size)} valores da última camada "
+        f"oculta: soma ponderada {num(out.weighted_sum, 2)} + viés ({num(out.bias, 2)}) = z = {num(out.z, 2)}.\n\n"
+        f"A sigmoide espreme z entre 0 e 1: σ({num(out.z, 2)}) = {prob(out.sigmoid)}. A regra: a partir de 0,5 é "
+        f"gato, abaixo é cachorro. Aqui deu {side}. Ajustado (calibrado) com fotos de validação, isso vira "
+        f"{confidence_pct(max(out.calibrated, 1 - out.calibrated))} de confiança.",
+        f"📚 E de onde vieram os pesos? Do treino: vi {integer(ex.train_gatos)} fotos de gatos e "
+        f"{integer(ex.train_cachorros)} de cachorros, {integer(ex.epochs)} vezes cada (épocas). A cada erro, a "
+        f"retropropagação calculou, de trás para frente, para que lado cada um dos {integer(ex.n_weights)} pesos "
+        "devia andar (o gradiente, uma espécie de bússola), e a descida do gradiente deu um passinho nessa direção.\n\n"
+        f"Em {integer(ex.val_n)} fotos que nunca vi no treino, acertei {pct(ex.val_accuracy, 1)}.",
+        f"🏢 Pense num escritório: a rede pré-treinada são os funcionários que olham os pixels e escrevem "
+        f"relatórios; {staff}; e o neurônio de saída é a diretora que bate o martelo: gato ou cachorro. "
+        "No treino, cada erro dela virava uma bronca que descia a hierarquia, e cada um ajustava seus pesos "
+        "para errar menos.",
+        "⚠️ Um limite honesto: eu só aprendi a separar gatos de cachorros. Não sei raça, nome nem idade, e não "
+        "entendo a foto como você entende: vejo padrões de números. Uma foto estranha (desenho, outro animal, "
+        "um gato fantasiado de cachorro) pode me enganar com toda a confiança.",
+    ]
+    total = len(posts)
+    return [f"{i}/{total} {post}" for i, post in enumerate(posts, 1)]
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+HELP = (
+    "Oi! Eu sou um bot que diz se uma foto é de 🐱 gato ou de 🐶 cachorro, e explico como a minha "
+    "rede neural decidiu.\n\n"
+    "• Mande uma foto (ou várias) e eu respondo cada uma.\n"
+    "• /explicar: respondendo a uma foto (ou depois dela), mostro a conta passo a passo.\n"
+    "• /modelo: o que eu aprendi, com quantas fotos e qual a minha acurácia.\n"
+    "• /ajuda: esta mensagem."
+)
+ADMIN_HELP = (
+    "\n\nComandos de administração:\n"
+    "• /retreinar (ou /retreinar forcar): treina de novo com a pasta de dados.\n"
+    "• /reverter: volta para o modelo anterior.\n"
+    "• /adicionar gato|cachorro: respondendo a uma foto, guarda-a nos dados de treino."
+)
+NOT_A_PHOTO = "Eu só entendo fotos 🙂 Me manda uma foto de um gato ou de um cachorro!"
+UNKNOWN_COMMAND = "Não conheço esse comando. Veja o que eu sei fazer em /ajuda."
+NOTHING_TO_EXPLAIN = "Ainda não classifiquei nenhuma foto aqui. Mande uma foto e depois use /explicar!"
+EXPLAIN_PHOTO_GONE = "Não consegui recuperar aquela foto para explicar. Pode mandá-la de novo?"
+BUSY = "Estou com muitas fotos na fila agora. Tenta de novo em alguns segundos?"
+INTERNAL_ERROR = "Ops, algo deu errado do meu lado. Já avisei quem cuida de mim; tenta de novo daqui a pouco?"
+
+
+def file_too_big(size_bytes: int, limit_bytes: int) -> str:
+    return (
+        f"Essa imagem tem {num(size_bytes / 1e6, 1)} MB e eu só consigo baixar até "
+        f"{num(limit_bytes / 1e6, 0)} MB. Pode mandar uma versão menor (ou como foto comum)?"
+    )
+
+
+def model_summary(card: object, pending_corrections: int | None = None) -> str:
+    from petnet.card import ModelCard
+
+    assert isinstance(card, ModelCard)
+    lines = [
+        f"🧠 Modelo em uso: {card.version}",
+        f"Aprendi com {integer(card.train_counts.gato)} fotos de gatos e {integer(card.train_counts.cachorro)} de "
+        f"cachorros ({integer(card.epochs)} épocas).",
+        f"Rede: EfficientNet-Lite0 pré-treinada + MLP com {describe_architecture(card.hidden_layers, card.activation)}.",
+        f"Acurácia em {integer(card.val.n)} fotos de validação: {pct(card.val.accuracy, 1)} "
+        f"(gatos {pct(card.val.accuracy_gato, 1)}, cachorros {pct(card.val.accuracy_cachorro, 1)}).",
+        f"Treinado em {card.created_at[:10]}.",
+    ]
+    if pending_corrections is not None:
+        lines.append(f"Correções esperando revisão: {integer(pending_corrections)}.")
+    return "\n".join(lines)
+
+
+def model_fallback_note(version: str) -> str:
+    return f"⚠️ O modelo escolhido não pôde ser carregado; estou usando o modelo {version}."
+
+
+# --- administration -------------------------------------------------------------------------------
+
+NOT_ADMIN = "Desculpe, esse comando é só para quem administra o bot. 🙂"
+RETRAIN_RUNNING = "Já tem um treino em andamento. Eu aviso quando terminar!"
+RETRAIN_STARTED = "🏋️ Treino começando…"
+RETRAIN_STAGE_NAMES = {
+    "start": "preparando",
+    "scan": "verificando fotos",
+    "features": "extraindo características",
+    "fit": "treinando a MLP",
+    "validate": "validando",
+    "compare": "comparando com o modelo atual",
+}
+
+
+def retrain_progress(stage: str, done: int, total: int) -> str:
+    name = RETRAIN_STAGE_NAMES.get(stage, stage)
+    if total:
+        return f"🏋️ Treinando… {name}: {integer(done)}/{integer(total)}"
+    return f"🏋️ Treinando… {name}"
+
+
+def retrain_promoted(version: str, old_acc: float | None, new_acc: float, forced: bool) -> str:
+    old = pct(old_acc, 2) if old_acc is not None else "—"
+    how = " (forçado)" if forced else ""
+    return (
+        f"✅ Novo modelo {version} em serviço{how}.\nAcurácia na validação: antes {old}, agora {pct(new_acc, 2)}.\n"
+        "Se quiser voltar, use /reverter."
+    )
+
+
+def retrain_kept_old(version: str, old_acc: float, new_acc: float) -> str:
+    return (
+        f"↩️ O novo modelo {version} ficou pior nas mesmas fotos de validação ({pct(new_acc, 2)} contra "
+        f"{pct(old_acc, 2)}), então mantive o atual. Para usar mesmo assim: /retreinar forcar"
+    )
+
+
+def retrain_failed(reason: str) -> str:
+    return f"❌ O treino falhou e o modelo em serviço continua o mesmo.\nMotivo: {reason}"
+
+
+def reverted(version: str) -> str:
+    return f"↩️ Voltei para o modelo {version}."
+
+
+NOTHING_TO_REVERT = "Não há um modelo anterior para voltar."
+ADD_USAGE = "Use respondendo a uma foto: /adicionar gato ou /adicionar cachorro"
+
+
+def photo_added(label: str, total: int) -> str:
+    return f"📥 Foto guardada como {label}. Agora a pasta de {label}s tem {integer(total)} fotos. Use /retreinar quando quiser."
+
+
+# --- local chat -------------------------------------------------------------------------------------
+
+LOCAL_WELCOME = (
+    "Chat local do 'gato ou cachorro?' (sem internet). Digite o caminho de uma foto (ou arraste o arquivo "
+    "para cá), /explicar, /modelo, /ajuda ou /sair."
+)
+LOCAL_PROMPT = "você> "
+LOCAL_BYE = "Até mais! 👋"
+LOCAL_FILE_NOT_FOUND = "Não achei esse arquivo. Digite o caminho de uma foto, ou /ajuda."

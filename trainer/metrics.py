@@ -58,5 +58,5 @@ def evaluate(y: np.ndarray, p_cat: np.ndarray) -> Metrics:
         confusion=confusion,
         ece=expected_calibration_error(y, p_cat),
         log_loss=log_loss(y, p_cat),
-        n=int(len(y)),
+        n=len(y),
     )

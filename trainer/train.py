@@ -26,7 +26,7 @@ from trainer.dataset import Dataset, find_dataset
 from trainer.export import check_parity, head_weights, to_onnx
 from trainer.feature_cache import FeatureCache
 from trainer.featurize import FeatureSet, extractor_id, featurize, scan
-from trainer.fit import ALPHA, ACTIVATIONS, HIDDEN_CHOICES, Interrupted, select_head
+from trainer.fit import ACTIVATIONS, ALPHA, HIDDEN_CHOICES, Interrupted, select_head
 from trainer.metrics import evaluate
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,105 @@
+"""The model in service, run off the event loop in a bounded pool; swapped atomically on retrain.
+
+Every request takes a reference to the model once, at its start, so a swap in the middle of a
+request never mixes two models; the old one is freed when its last request finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from petnet.backbone import ensure_backbone
+from petnet.features import FeatureExtractor
+from petnet.images import prepare_image
+from petnet.model import PACKAGED_MODELS, Analysis, PetModel, load_current
+from petnet.store import ModelStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Busy(RuntimeError):
+    """Too many photos are already waiting; the caller should ask the user to retry shortly."""
+
+
+def seed_store(store: ModelStore, packaged: Path = PACKAGED_MODELS) -> None:
+    """Give a new models folder the packaged default, so /reverter and retrains share one store."""
+    if store.current_dir() is not None:
+        return
+    source = ModelStore(packaged)
+    version, folder = source.current, source.current_dir()
+    if version is None or folder is None:
+        return
+    target = store.version_dir(version)
+    if not target.exists():
+        with store.staging(version) as staging:
+            for child in folder.iterdir():
+                shutil.copy2(child, staging / child.name)
+    store.promote(version)
+    log.info("seeded model store %s with packaged model %s", store.root, version)
+
+
+class Engine:
+    def __init__(
+        self,
+        models_dir: Path,
+        workers: int = 2,
+        max_pending: int = 64,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.store = ModelStore(models_dir)
+        self.store.clean_staging()
+        seed_store(self.store)
+        threads = max(1, (os.cpu_count() or 2) // workers)
+        self.extractor = FeatureExtractor(ensure_backbone(cache_dir), threads=threads)
+        self._model = load_current(self.store.root, self.extractor, fallbacks=(PACKAGED_MODELS,))
+        self.fallback_note: str | None = None
+        if self.store.current != self._model.version:
+            self.fallback_note = self._model.version
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
+        self._slots = asyncio.Semaphore(workers + max_pending)
+        self._pending = 0
+        self._max_waiting = workers + max_pending
+
+    @property
+    def model(self) -> PetModel:
+        return self._model
+
+    def swap(self, model: PetModel) -> None:
+        """Put ``model`` in service; requests already running keep the one they started with."""
+        old, self._model = self._model, model
+        self.fallback_note = None
+        log.info("model swapped: %s -> %s", old.version, model.version)
+
+    def load_version(self, version: str) -> PetModel:
+        return PetModel(self.store.version_dir(version), self.extractor)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking work in the inference pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def analyze(self, data: bytes) -> Analysis:
+        """Prepare and classify one photo off the event loop; raises ImageError or Busy."""
+        if self._pending >= self._max_waiting:
+            raise Busy("inference queue full")
+        model = self._model
+        self._pending += 1
+        try:
+            async with self._slots:
+                return await self.run(_analyze, model, data)
+        finally:
+            self._pending -= 1
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _analyze(model: PetModel, data: bytes) -> Analysis:
+    return model.analyze(prepare_image(data))

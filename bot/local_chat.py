@@ -1,0 +1,110 @@
+"""The embedded default: a chat in the terminal, offline, with the same core and texts as Telegram."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import unquote, urlparse
+
+from bot.service import ChatService
+from petnet import texts
+
+CHAT_KEY = "local"
+
+
+def parse_path(line: str) -> Path:
+    """A typed or dragged-in path: quotes, backslash-escaped spaces and file:// URLs are accepted."""
+    text = line.strip()
+    if text.startswith("file://"):
+        return Path(unquote(urlparse(text).path))
+    try:
+        parts = shlex.split(text)
+    except ValueError:
+        parts = [text]
+    return Path(parts[0] if len(parts) == 1 else text).expanduser()
+
+
+class LocalChat:
+    def __init__(self, service: ChatService, out: TextIO = sys.stdout) -> None:
+        self.service = service
+        self.out = out
+
+    def say(self, text: str) -> None:
+        print(f"bot> {text}\n", file=self.out, flush=True)
+
+    async def handle(self, line: str) -> bool:
+        """Answer one line; returns False when the user wants to leave."""
+        text = line.strip()
+        if not text:
+            return True
+        command, _, rest = text.partition(" ")
+        command = command.lower()
+        if command in {"/sair", "/exit", "/quit"}:
+            self.say(texts.LOCAL_BYE)
+            return False
+        if command in {"/ajuda", "/start", "/help"}:
+            self.say(self.service.help_text(is_admin=True))
+        elif command == "/modelo":
+            self.say(self.service.model_text())
+        elif command == "/explicar":
+            await self.explain(rest)
+        elif command == "/retreinar":
+            await self.retrain(force=rest.strip().lower() in {"forcar", "forçar"})
+        elif command == "/reverter":
+            self.say(await self.service.revert())
+        elif command.startswith("/"):
+            self.say(texts.UNKNOWN_COMMAND)
+        else:
+            await self.photo(parse_path(text))
+        return True
+
+    async def photo(self, path: Path) -> None:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            self.say(texts.LOCAL_FILE_NOT_FOUND)
+            return
+        reply = await self.service.classify(CHAT_KEY, data, f"file:{path.resolve()}")
+        self.say(reply.text)
+
+    async def explain(self, rest: str) -> None:
+        if rest.strip():
+            path = parse_path(rest)
+        else:
+            ref = self.service.last_photo_ref(CHAT_KEY)
+            if ref is None or not ref.startswith("file:"):
+                self.say(texts.NOTHING_TO_EXPLAIN)
+                return
+            path = Path(ref[5:])
+        try:
+            posts = await self.service.explanation(path.read_bytes())
+        except (OSError, ValueError):
+            self.say(texts.EXPLAIN_PHOTO_GONE)
+            return
+        for post in posts:
+            self.say(post)
+
+    async def retrain(self, force: bool) -> None:
+        shown = {"stage": ""}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage != shown["stage"] or done == total:
+                shown["stage"] = stage
+                print(texts.retrain_progress(stage, done, total), file=self.out, flush=True)
+
+        self.say(texts.RETRAIN_STARTED)
+        self.say(await self.service.retrain("local", force, progress))
+
+    async def run(self, stdin: TextIO = sys.stdin) -> None:
+        self.say(texts.LOCAL_WELCOME)
+        while True:
+            if stdin.isatty():
+                print(texts.LOCAL_PROMPT, end="", file=self.out, flush=True)
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                break
+            if not await self.handle(line):
+                break
