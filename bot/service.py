@@ -21,8 +21,9 @@ from petnet import texts
 from petnet.explain import explain
 from petnet.head import fired
 from petnet.images import ImageError, read_header
-from petnet.labels import CAT, CLASS_NAMES, DOG, FOLDER_ALIASES
+from petnet.labels import CAT, CLASS_NAMES, DOG, FOLDER_ALIASES, NEITHER
 from petnet.model import Analysis
+from petnet.neither import top_class
 from petnet.store import StoreError
 from trainer.dataset import class_folders
 
@@ -70,10 +71,7 @@ class ChatService:
             self.state.remember_answer(chat_key, photo_ref, decision.label, decision.p_cat, self.engine.model.version)
         except StateError:
             log.exception("could not remember the answer for chat %s (the answer is still sent)", chat_key)
-        first = analysis.trace.activations[0]
-        n_fired = int(fired(self.engine.model.head.weights.activation, first).sum())
-        text = texts.photo_answer(decision.label, decision.confidence, n_fired, len(first), decision.logit)
-        return PhotoReply(text, analysis)
+        return PhotoReply(answer_text(analysis, self.engine.model.head.weights.activation), analysis)
 
     async def explanation(self, data: bytes) -> list[str]:
         """The numbered /explicar thread for this photo, with the model in service now."""
@@ -125,6 +123,19 @@ class ChatService:
         _write_atomic(folder / name, data)
         log.info("admin added %s to %s", name, folder)
         return texts.photo_added(CLASS_NAMES[label], _count(folder))
+
+
+def answer_text(analysis: Analysis, activation: str) -> str:
+    """The reply to a classified photo, for any front-end (``activation``: the MLP's hidden activation)."""
+    decision = analysis.decision
+    if decision.label == NEITHER:
+        index, probability = top_class(analysis.features.imagenet_logits)
+        return texts.neither_answer(index, probability, decision.pet_mass, decision.neither_threshold)
+    first = analysis.trace.activations[0]
+    n_fired = int(fired(activation, first).sum())
+    return texts.photo_answer(
+        decision.label, decision.confidence, n_fired, len(first), decision.logit, decision.doubt_below
+    )
 
 
 def training_folder(data_dir: Path, label: int) -> Path:

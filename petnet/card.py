@@ -69,6 +69,8 @@ class ModelCard:
     curve: TrainingCurve
     candidates: list[Candidate]
     checksums: dict[str, str]  # file name -> sha256
+    neither: dict[str, Any] = field(default_factory=dict)  # method, threshold, val_rejected, other_rejected
+    doubt_below: float = 0.75  # calibrated confidence under which the bot says it is in doubt
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     format: int = CARD_FORMAT

@@ -14,6 +14,7 @@ from petnet.card import ModelCard
 from petnet.head import HeadWeights, fired
 from petnet.images import INPUT_SIZE
 from petnet.model import Analysis
+from petnet.neither import top_class
 
 TERMS_SHOWN = 3  # how many x*w terms of a neuron's sum are written out
 
@@ -63,8 +64,12 @@ class OutputStory:
 
 @dataclass(frozen=True)
 class Explanation:
-    label: str
+    label: str  # the answer given: gato, cachorro or nenhum
+    mlp_label: str  # what the MLP alone says
     confidence: float
+    pet_mass: float  # ImageNet head's probability on all cats and dogs
+    neither_threshold: float
+    imagenet_top: tuple[int, float]  # (class index, probability)
     original_size: tuple[int, int]
     input_size: int
     n_input_numbers: int  # 224 * 224 * 3
@@ -119,7 +124,7 @@ def neuron_story(weights: HeadWeights, analysis: Analysis, terms_shown: int = TE
     """The first-layer neuron that pushed hardest towards the answer given, written out term by term."""
     trace = analysis.trace
     influence = trace.activations[0] * hidden_gradients(weights, analysis.features.pooled)[0]
-    towards_answer = 1.0 if analysis.decision.label == "gato" else -1.0
+    towards_answer = 1.0 if analysis.decision.mlp_label == "gato" else -1.0
     j = int(np.argmax(influence * towards_answer))
     products = trace.inputs * weights.coefs[0][:, j]
     order = np.argsort(-np.abs(products))[:terms_shown]
@@ -148,7 +153,11 @@ def explain(analysis: Analysis, weights: HeadWeights, card: ModelCard) -> Explan
     w_out = weights.coefs[-1][:, 0]
     return Explanation(
         label=analysis.decision.label,
+        mlp_label=analysis.decision.mlp_label,
         confidence=analysis.decision.confidence,
+        pet_mass=analysis.decision.pet_mass,
+        neither_threshold=float(card.neither.get("threshold", 0.0)),
+        imagenet_top=top_class(analysis.features.imagenet_logits),
         original_size=analysis.image.original_size,
         input_size=INPUT_SIZE,
         n_input_numbers=INPUT_SIZE * INPUT_SIZE * 3,
@@ -173,3 +182,18 @@ def explain(analysis: Analysis, weights: HeadWeights, card: ModelCard) -> Explan
         val_accuracy=card.val.accuracy,
         val_n=card.val.n,
     )
+
+
+def gradcam(weights: HeadWeights, feature_map: np.ndarray, pooled: np.ndarray | None = None) -> np.ndarray:
+    """Signed Grad-CAM of the output neuron over the 7x7 regions: > 0 pushed towards gato, < 0 towards cachorro.
+
+    With a frozen backbone, global average pooling and an MLP head, the gradient of the logit with
+    respect to the feature map is exact without backpropagating through the backbone:
+    alpha_k = (1/HW) * d(logit)/d(pooled_k) (Selvaraju et al. 2017, eq. 1), the scaler included via
+    ``logit_gradient``; the map is sum_k alpha_k * A_k (eq. 2), kept signed instead of ReLU'd so both
+    answers' evidence shows.
+    """
+    _, height, width = feature_map.shape
+    pooled = feature_map.mean(axis=(1, 2)) if pooled is None else pooled
+    alpha = logit_gradient(weights, pooled) / (height * width)
+    return np.tensordot(alpha, feature_map.astype(np.float64), axes=1)

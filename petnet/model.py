@@ -13,7 +13,8 @@ from petnet.card import ModelCard
 from petnet.features import FeatureExtractor, Features
 from petnet.head import Calibration, Head, HeadModelError, HeadTrace
 from petnet.images import PreparedImage
-from petnet.labels import CAT, CLASS_NAMES, DOG
+from petnet.labels import CAT, CLASS_NAMES, DOG, NEITHER
+from petnet.neither import pet_mass
 from petnet.store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -29,15 +30,29 @@ PACKAGED_MODELS = Path(__file__).resolve().parents[1] / "models"
 
 @dataclass(frozen=True)
 class Decision:
-    label: str  # "gato" or "cachorro"
-    p_cat: float  # calibrated P(gato)
+    label: str  # "gato", "cachorro" or "nenhum"
+    p_cat: float  # calibrated P(gato) from the MLP
     logit: float  # the output neuron's z, from onnxruntime
     raw_p_cat: float  # sigmoid(z) before calibration
+    pet_mass: float = 1.0  # the ImageNet head's probability on all cat and dog classes
+    doubt_below: float = 0.75
+    neither_threshold: float = 0.0
+
+    @property
+    def mlp_label(self) -> str:
+        """What the MLP alone says (it only knows gato and cachorro)."""
+        return CLASS_NAMES[CAT] if self.p_cat >= 0.5 else CLASS_NAMES[DOG]
 
     @property
     def confidence(self) -> float:
-        """Calibrated probability of the chosen answer."""
+        """Calibrated probability of the answer given (for "nenhum": 1 - pet mass)."""
+        if self.label == NEITHER:
+            return 1.0 - self.pet_mass
         return self.p_cat if self.label == CLASS_NAMES[CAT] else 1.0 - self.p_cat
+
+    @property
+    def in_doubt(self) -> bool:
+        return self.label != NEITHER and self.confidence < self.doubt_below
 
 
 @dataclass(frozen=True)
@@ -79,18 +94,31 @@ class PetModel:
     def version(self) -> str:
         return self.card.version
 
-    def decide(self, pooled: np.ndarray) -> list[Decision]:
+    @property
+    def neither_threshold(self) -> float:
+        return float(self.card.neither.get("threshold", 0.0))
+
+    def decide(self, pooled: np.ndarray, imagenet_logits: np.ndarray | None = None) -> list[Decision]:
+        """Decisions for a batch; with ImageNet logits, photos that are neither get "nenhum"."""
         logits = self.head.logits(pooled)
         p_cat = np.asarray(self.calibration(logits), np.float64).reshape(-1)
         raw = 1.0 / (1.0 + np.exp(-logits))
-        return [
-            Decision(CLASS_NAMES[CAT] if p >= 0.5 else CLASS_NAMES[DOG], float(p), float(z), float(r))
-            for p, z, r in zip(p_cat, logits, raw, strict=True)
-        ]
+        masses = pet_mass(imagenet_logits).reshape(-1) if imagenet_logits is not None else np.ones(len(p_cat))
+        decisions = []
+        for p, z, r, mass in zip(p_cat, logits, raw, masses, strict=True):
+            label = CLASS_NAMES[CAT] if p >= 0.5 else CLASS_NAMES[DOG]
+            if mass < self.neither_threshold:
+                label = NEITHER
+            decisions.append(
+                Decision(
+                    label, float(p), float(z), float(r), float(mass), self.card.doubt_below, self.neither_threshold
+                )
+            )
+        return decisions
 
     def analyze(self, image: PreparedImage) -> Analysis:
         features = self.extractor.extract(image.tensor)
-        (decision,) = self.decide(features.pooled[None])
+        (decision,) = self.decide(features.pooled[None], features.imagenet_logits[None])
         return Analysis(image, features, self.head.weights.trace(features.pooled), decision)
 
 

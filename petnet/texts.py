@@ -67,7 +67,7 @@ def image_problem(problem: ImageProblem) -> str:
 
 
 def cli_verdict(file: str, label: str, confidence: float) -> str:
-    return f"{file}: {label} ({pct(confidence)} de confiança)"
+    return f"{file}: {LABEL_WORDS.get(label, label)} ({confidence_pct(confidence)} de confiança)"
 
 
 def cli_file_error(file: str, reason: str) -> str:
@@ -130,9 +130,28 @@ def train_summary(card: object, out_dir: str, promoted: bool, extracted_new: int
         f"  erro de calibração (ECE): {num(val.ece, 4)} (antes da calibração: {num(card.raw_val.ece, 4)})",
         f"  ONNX e scikit-learn concordam em todas as {val.n} fotos de validação"
         f" (maior diferença: {card.extra.get('parity_max_diff', 0):.1e})",
+        *neither_lines(card.neither),
+        f"  faixa de dúvida: confiança calibrada abaixo de {pct(card.doubt_below, 0)}",
         f"  modelo {card.version} gravado em {out_dir}" + (" e colocado em serviço" if promoted else ""),
     ]
     return "\n".join(lines)
+
+
+def neither_lines(neither: dict[str, object]) -> list[str]:
+    """Report lines of the "nem gato nem cachorro" detector."""
+    if not neither:
+        return []
+    threshold = float(neither.get("threshold", 0.0))  # type: ignore[arg-type]
+    lines = [
+        f"  'nenhum' quando a rede do ImageNet dá menos de {pct(threshold, 2)} a gatos e cachorros somados:"
+        f" {pct(float(neither.get('val_rejected', 0.0)), 2)} das fotos de validação (pets) viram 'nenhum'"  # type: ignore[arg-type]
+    ]
+    if "others_rejected" in neither:
+        lines.append(
+            f"  em {neither.get('others_n')} fotos sem gato nem cachorro ({neither.get('others_dir')}):"
+            f" {pct(float(neither['others_rejected']), 1)} respondidas 'nenhum'"  # type: ignore[arg-type]
+        )
+    return lines
 
 
 ACTIVATION_NAMES = {
@@ -207,9 +226,16 @@ uma calibração que não a viu). Candidatos testados:
 |---|---|---|---|
 {candidates}
 
+## Nem gato nem cachorro, e dúvida
+{chr(10).join(line.strip() for line in neither_lines(card.neither))}
+
+Limiar ajustado como o quantil de {pct(float(card.neither.get('val_reject_target', 0.0)), 1)} da massa de
+probabilidade que a cabeça ImageNet da EfficientNet dá às 118 raças de cachorro e 5 gatos domésticos, nas
+fotos de validação. Abaixo de {pct(card.doubt_below, 0)} de confiança calibrada o bot diz que está em dúvida.
+
 ## Limites
-A rede só conhece gatos e cachorros parecidos com os das fotos de treino; fotos muito diferentes
-(desenhos, outros animais, pessoas) podem receber uma resposta confiante e errada.
+A rede só conhece gatos e cachorros parecidos com os das fotos de treino; desenhos, montagens e animais
+parecidos (um lobo, uma raposa) ainda podem enganar os dois detectores.
 
 ## Checksums (sha256)
 {checksums}
@@ -234,17 +260,21 @@ def confidence_bar(confidence: float, width: int = 10) -> str:
 
 
 def confidence_words(confidence: float, doubt_below: float = THINK_FROM) -> str:
-    if confidence >= SURE_FROM:
+    if confidence >= max(SURE_FROM, doubt_below):
         return "Tenho quase certeza"
     if confidence >= doubt_below:
         return "Acho que"
     return "Estou em dúvida, mas acho que"
 
 
-def photo_answer(label: str, confidence: float, n_fired: int, n_hidden_first: int, logit: float) -> str:
+def photo_answer(
+    label: str, confidence: float, n_fired: int, n_hidden_first: int, logit: float, doubt_below: float = THINK_FROM
+) -> str:
     """The reply to a photo: verdict, bar, words that match the calibrated probability, and a why."""
-    words = confidence_words(confidence)
+    words = confidence_words(confidence, doubt_below)
     verdict = f"{LABEL_EMOJI[label]} {words}: é {LABEL_WORDS[label].upper()}!"
+    if words.startswith("Estou em dúvida"):
+        verdict = f"🤷 {words} é {LABEL_WORDS[label]}… mas não aposte nisso."
     p_raw = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))
     rule = "a partir de 0,5: gato" if p_raw >= 0.5 else "abaixo de 0,5: cachorro"
     why = (
@@ -259,6 +289,61 @@ def photo_answer(label: str, confidence: float, n_fired: int, n_hidden_first: in
             "Quer ver a conta passo a passo? Use /explicar",
         ]
     )
+
+
+def imagenet_name(index: int) -> str:
+    """A Portuguese name for an ImageNet class when we have one, else its English name, flagged as such."""
+    if index in IMAGENET_PT:
+        return IMAGENET_PT[index]
+    from skl2onnx.tutorial.imagenet_classes import class_names
+
+    return f"“{class_names[index].split(',')[0]}” (nome em inglês)"
+
+
+def neither_answer(top_index: int, top_probability: float, pet_mass: float, threshold: float) -> str:
+    """The reply when the photo seems to be neither a cat nor a dog."""
+    return "\n".join(
+        [
+            "🤔 Acho que isso não é nem gato nem cachorro!",
+            f"Parece mais com: {imagenet_name(top_index)} ({pct(top_probability, 0)} de chance, segundo a parte "
+            "pré-treinada da rede, que conhece 1.000 tipos de coisas).",
+            f"Por que não arrisco? Essa parte deu só {pct(pet_mass, 1)} de chance somando todas as raças de gatos e "
+            f"cachorros que ela conhece; abaixo de {pct(threshold, 1)} eu prefiro não chutar.",
+            "Se eu errei, me corrija com os botões. Quer ver a conta? Use /explicar",
+        ]
+    )
+
+
+# Portuguese names of ImageNet classes that common non-pet photos get (index -> name).
+IMAGENET_PT = {
+    151: "chihuahua", 207: "golden retriever", 208: "labrador", 281: "gato malhado", 282: "gato tigrado",
+    283: "gato persa", 284: "gato siamês", 285: "gato egípcio", 286: "puma", 287: "lince", 288: "leopardo",
+    291: "leão", 292: "tigre", 294: "urso-pardo", 295: "urso-negro", 340: "zebra", 346: "búfalo",
+    339: "cavalo-azedo", 344: "hipopótamo", 354: "camelo", 385: "elefante-indiano", 386: "elefante-africano",
+    388: "panda", 403: "porta-aviões", 404: "avião", 409: "relógio analógico", 414: "mochila",
+    417: "balão", 429: "bola de beisebol", 444: "bicicleta de dois lugares", 466: "trem-bala",
+    468: "táxi", 487: "celular", 504: "xícara de café", 508: "teclado de computador", 526: "escrivaninha",
+    527: "computador de mesa", 530: "relógio digital", 547: "locomotiva elétrica", 549: "envelope",
+    557: "mastro de bandeira", 559: "cadeira dobrável", 562: "chafariz", 564: "cama de dossel",
+    565: "caminhão de mudança", 567: "frigideira", 569: "caminhão de lixo", 573: "kart",
+    574: "bola de golfe", 581: "grade de carro", 605: "iPod", 609: "jipe", 620: "notebook", 627: "limusine",
+    651: "micro-ondas", 652: "uniforme militar", 656: "van", 661: "carro Modelo T", 665: "mobilete",
+    670: "lambreta", 671: "mountain bike", 672: "barraca de camping", 673: "mouse", 675: "caminhão de mudança",
+    703: "banco de praça", 717: "picape", 718: "píer", 720: "frasco de remédio", 725: "jarra",
+    734: "viatura de polícia", 736: "mesa de sinuca", 752: "raquete", 760: "geladeira", 762: "restaurante",
+    779: "ônibus escolar", 795: "esqui", 805: "bola de futebol", 813: "espátula", 817: "carro esportivo",
+    827: "fogão", 829: "bonde", 834: "terno", 850: "ursinho de pelúcia", 851: "televisão",
+    852: "bola de tênis", 859: "torradeira", 861: "assento de privada", 864: "caminhão-reboque",
+    866: "trator", 867: "carreta", 874: "ônibus elétrico", 879: "guarda-chuva", 883: "vaso",
+    892: "relógio de parede", 907: "garrafa de vinho", 919: "placa de rua", 920: "semáforo",
+    923: "prato", 924: "guacamole", 925: "consomê", 926: "panela", 927: "sorvete", 928: "picolé",
+    930: "baguete", 931: "bagel", 932: "pretzel", 933: "cheeseburger", 934: "cachorro-quente",
+    935: "purê de batata", 937: "brócolis", 938: "couve-flor", 947: "cogumelo", 948: "maçã verde",
+    949: "morango", 950: "laranja", 951: "limão", 953: "abacaxi", 954: "banana", 959: "carbonara",
+    962: "bolo de carne", 963: "pizza", 965: "burrito", 967: "expresso", 970: "montanha", 972: "penhasco",
+    975: "beira de lago", 976: "promontório", 977: "banco de areia", 978: "praia", 980: "vulcão",
+    981: "jogador de beisebol", 985: "margarida",
+}
 
 
 # --- the /explicar thread ------------------------------------------------------------------------
@@ -297,8 +382,10 @@ def explanation_thread(ex: object) -> list[str]:
     staff = "a 1ª camada oculta são os supervisores" + (
         ", a 2ª são os gerentes" if len(layers) >= 2 else ""
     )
+    neither = ex.label == "nenhum"
+    question = "não é nem gato nem cachorro" if neither else f"é de {answer}"
     posts = [
-        f"🧵 Como eu decidi que esta foto é de {answer}? Vou abrir a caixa-preta com os números de verdade "
+        f"🧵 Como eu decidi que esta foto {question}? Vou abrir a caixa-preta com os números de verdade "
         "da minha rede neural, calculados agora para a sua foto. Uma rede neural é uma função: entra uma foto (x), "
         "sai uma resposta (y).",
         f"📷 Primeiro, a foto virou números. Ela tinha {integer(width)}×{integer(height)} pixels; "
@@ -312,7 +399,7 @@ def explanation_thread(ex: object) -> list[str]:
         f"{len(layers)} {'camada oculta' if len(layers) == 1 else 'camadas ocultas'} de {sizes} neurônios. Cada neurônio faz uma soma com pesos e aplica "
         f"a função {name}, {formula}: ele {rule}.\n\nNesta foto dispararam " + ", e ".join(fired_parts) + ".",
         f"🔎 Vamos olhar um deles de perto: o neurônio {n.index} da {n.layer}ª camada, o que mais empurrou "
-        f"para \"{ex.label}\". A conta dele é z = x1·w1 + x2·w2 + … + x{integer(ex.n_features)}·w{integer(ex.n_features)} + b:\n\n"
+        f"para \"{ex.mlp_label}\". A conta dele é z = x1·w1 + x2·w2 + … + x{integer(ex.n_features)}·w{integer(ex.n_features)} + b:\n\n"
         f"z = {terms} + (outros {integer(n.n_rest)} termos, somando {num(n.rest, 2)}) + ({num(n.bias, 3)}) "
         f"= {num(n.z, 2)}\n\n"
         f"Aplicando {formula}: {num(n.activation, 2)}. " + ("Ele disparou! ✅" if n.fired else "Ele ficou quieto."),
@@ -334,6 +421,16 @@ def explanation_thread(ex: object) -> list[str]:
         "entendo a foto como você entende: vejo padrões de números. Uma foto estranha (desenho, outro animal, "
         "um gato fantasiado de cachorro) pode me enganar com toda a confiança.",
     ]
+    if neither:
+        index, probability = ex.imagenet_top
+        posts.insert(
+            5,
+            f"🚫 Mas antes de responder eu conferi outra coisa. A parte pré-treinada também sabe dar nome a 1.000 tipos "
+            f"de coisas, e para esta foto ela deu só {pct(ex.pet_mass, 1)} de chance somando todas as raças de gatos e "
+            f"cachorros (meu limite é {pct(ex.neither_threshold, 1)}). O que ela mais viu foi: {imagenet_name(index)} "
+            f"({pct(probability, 0)}). Por isso respondi \"nem gato nem cachorro\" em vez de chutar {ex.mlp_label}: "
+            "minha MLP só conhece essas duas respostas e diria uma delas para qualquer foto.",
+        )
     total = len(posts)
     return [f"{i}/{total} {post}" for i, post in enumerate(posts, 1)]
 

@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data_dir", type=Path, help="pasta com gatos/ e cachorros/ (ou train/ e val/)")
     parser.add_argument("--out", type=Path, default=PACKAGED_MODELS, help="pasta de modelos (padrão: models/)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="cache do backbone e das características")
+    parser.add_argument(
+        "--outros", type=Path, default=None, help="pasta de fotos sem gato nem cachorro, para medir o 'nenhum'"
+    )
     parser.add_argument("--no-promote", action="store_true", help="grava a versão sem colocá-la em serviço")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             command=command,
             on_progress=bars,
             should_stop=lambda: stop["asked"],
+            others_dir=args.outros,
         )
     except DatasetError as exc:
         bars.close()

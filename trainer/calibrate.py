@@ -17,6 +17,29 @@ def fit_platt(logits: np.ndarray, y: np.ndarray) -> Calibration:
     return Calibration(slope=float(model.coef_[0, 0]), offset=float(model.intercept_[0]))
 
 
+DOUBT_GRID = (0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+DEFAULT_DOUBT_BELOW = 0.75
+DOUBT_MIN_PHOTOS = 5
+
+
+def fit_doubt_band(y: np.ndarray, p_cat: np.ndarray) -> float:
+    """The calibrated confidence under which the bot says "estou em dúvida".
+
+    The largest grid value under which validation answers are right less than 90% of the time;
+    with too few doubtful photos to tell (a very good model), the calibrated default of 0.75,
+    i.e. "in doubt when wrong at least 1 time in 4".
+    """
+    p = np.asarray(p_cat, np.float64)
+    confidence = np.maximum(p, 1 - p)
+    correct = np.where(p >= 0.5, 1, 0) == y
+    chosen = None
+    for t in DOUBT_GRID:
+        below = confidence < t
+        if below.sum() >= DOUBT_MIN_PHOTOS and correct[below].mean() < 0.9:
+            chosen = t
+    return float(chosen if chosen is not None else DEFAULT_DOUBT_BELOW)
+
+
 def cross_fitted(logits: np.ndarray, y: np.ndarray, folds: int = 5) -> np.ndarray:
     """Calibrated probabilities where each photo's calibration never saw that photo (honest ECE)."""
     counts = np.bincount(y, minlength=2)

@@ -46,7 +46,8 @@ def class_folders(root: Path) -> dict[int, Path]:
     return found
 
 
-def _samples(root: Path) -> list[Sample]:
+def labelled_photos(root: Path) -> list[Sample]:
+    """Every file under the class folders of ``root``, with its label."""
     folders = class_folders(root)
     missing = [name for label, (name, *_) in FOLDER_ALIASES.items() if label not in folders]
     if missing:
@@ -64,8 +65,8 @@ def find_dataset(root: Path) -> Dataset:
     root = Path(root)
     train_dir, val_dir = root / "train", root / "val"
     if class_folders(train_dir) and class_folders(val_dir):
-        return Dataset(root, _samples(train_dir), _samples(val_dir), has_own_val=True)
-    samples = _samples(root)
+        return Dataset(root, labelled_photos(train_dir), labelled_photos(val_dir), has_own_val=True)
+    samples = labelled_photos(root)
     labels = [s.label for s in samples]
     if min(labels.count(label) for label in FOLDER_ALIASES) < MIN_PER_CLASS:
         raise DatasetError(f"{root}: each class needs at least {MIN_PER_CLASS} photos")

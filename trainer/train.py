@@ -19,10 +19,11 @@ from petnet.head import sigmoid
 from petnet.images import DEFAULT_CROP
 from petnet.labels import CAT, DOG
 from petnet.model import CARD_JSON, CARD_MD, HEAD_ONNX, HEAD_WEIGHTS
+from petnet.neither import VAL_REJECT_RATE, fit_threshold, pet_mass
 from petnet.store import ModelStore, new_version_id
 from petnet.texts import model_card_markdown
-from trainer.calibrate import cross_fitted, fit_platt
-from trainer.dataset import Dataset, find_dataset
+from trainer.calibrate import cross_fitted, fit_doubt_band, fit_platt
+from trainer.dataset import Dataset, Sample, find_dataset
 from trainer.export import check_parity, head_weights, to_onnx
 from trainer.feature_cache import FeatureCache
 from trainer.featurize import FeatureSet, extractor_id, featurize, scan
@@ -67,6 +68,21 @@ def _features(
     return train, val, bad, new_train + new_val
 
 
+def _others_rate(
+    folder: Path, extractor: FeatureExtractor, cache_dir: Path | None, threshold: float
+) -> dict[str, object]:
+    """How many photos of a folder of non-pets the fitted threshold answers "nenhum" (report only)."""
+    photos = [Sample(p, -1) for p in sorted(Path(folder).rglob("*")) if p.is_file() and not p.name.startswith(".")]
+    cache = FeatureCache((cache_dir or default_cache_dir()) / "features.sqlite", extractor_id(extractor))
+    try:
+        scanned, _ = scan(photos)
+        features, _, _ = featurize(scanned, extractor, cache)
+    finally:
+        cache.close()
+    mass = pet_mass(features.imagenet_logits)
+    return {"others_dir": str(folder), "others_n": len(mass), "others_rejected": float(np.mean(mass < threshold))}
+
+
 def train(
     data_dir: Path,
     store_root: Path,
@@ -77,6 +93,7 @@ def train(
     on_progress: Progress = lambda stage, done, total: None,
     should_stop: Callable[[], bool] = lambda: False,
     extractor: FeatureExtractor | None = None,
+    others_dir: Path | None = None,
 ) -> TrainResult:
     """Scan, extract (cached), fit, calibrate, check, export and store one model version.
 
@@ -122,7 +139,19 @@ def train(
     calibration = fit_platt(val_logits, y_val)
     raw_metrics = evaluate(y_val, np.asarray(sigmoid(val_logits)))
     val_metrics = evaluate(y_val, np.asarray(calibration(val_logits)))
-    val_metrics.ece = evaluate(y_val, cross_fitted(val_logits, y_val)).ece
+    cross = cross_fitted(val_logits, y_val)
+    val_metrics.ece = evaluate(y_val, cross).ece
+    doubt_below = fit_doubt_band(y_val, cross)
+    val_mass = pet_mass(val_set.imagenet_logits)
+    threshold = fit_threshold(val_mass)
+    neither = {
+        "method": "imagenet_pet_mass",
+        "threshold": threshold,
+        "val_reject_target": VAL_REJECT_RATE,
+        "val_rejected": float(np.mean(val_mass < threshold)) if len(val_mass) else 0.0,
+    }
+    if others_dir is not None:
+        neither.update(_others_rate(others_dir, extractor, cache_dir, threshold))
     on_progress("validate", 1, 3)
     onnx_model = to_onnx(best.pipeline, train_set.pooled.shape[1])
     parity = check_parity(onnx_model, best.pipeline, np.concatenate([val_set.pooled, train_set.pooled]))
@@ -160,6 +189,8 @@ def train(
             alpha=ALPHA,
             epochs=best.epochs,
             calibration={"slope": calibration.slope, "offset": calibration.offset},
+            neither=neither,
+            doubt_below=doubt_below,
             raw_val=raw_metrics,
             val=val_metrics,
             curve=TrainingCurve(best.loss_curve, best.val_accuracy_curve),
