@@ -31,6 +31,7 @@ class LocalChat:
     def __init__(self, service: ChatService, out: TextIO = sys.stdout) -> None:
         self.service = service
         self.out = out
+        self.last_answer_id: int | None = None
 
     def say(self, text: str) -> None:
         print(f"bot> {text}\n", file=self.out, flush=True)
@@ -55,6 +56,17 @@ class LocalChat:
             await self.retrain(force=rest.strip().lower() in {"forcar", "forçar"})
         elif command == "/reverter":
             self.say(await self.service.revert())
+        elif command == "/acertou":
+            self.say(self.service.feedback_right(self.last_answer_id or 0, CHAT_KEY))
+        elif command == "/errou":
+            self.correct(rest.strip().lower())
+        elif command == "/revisar":
+            self.review()
+        elif command in {"/aprovar", "/rejeitar"}:
+            if not rest.strip().isdigit():
+                self.say(texts.LOCAL_REVIEW_USAGE)
+            else:
+                self.say(self.service.decide(int(rest.strip()), command == "/aprovar", CHAT_KEY))
         elif command.startswith("/"):
             self.say(texts.UNKNOWN_COMMAND)
         else:
@@ -68,7 +80,31 @@ class LocalChat:
             self.say(texts.LOCAL_FILE_NOT_FOUND)
             return
         reply = await self.service.classify(CHAT_KEY, data, f"file:{path.resolve()}")
-        self.say(reply.text)
+        self.last_answer_id = reply.answer_id
+        self.say(reply.text + ("\n" + texts.LOCAL_FEEDBACK_HINT if reply.answer_id else ""))
+
+    def correct(self, label: str) -> None:
+        ref = self.service.correction_photo_ref(self.last_answer_id or 0)
+        if ref is None or not ref.startswith("file:"):
+            self.say(texts.NOTHING_TO_EXPLAIN)
+            return
+        if label not in texts.CORRECTION_CHOICES:
+            self.say(texts.LOCAL_FEEDBACK_HINT)
+            return
+        try:
+            data = Path(ref[5:]).read_bytes()
+        except OSError:
+            self.say(texts.EXPLAIN_PHOTO_GONE)
+            return
+        self.say(self.service.correct(self.last_answer_id or 0, CHAT_KEY, label, data))
+
+    def review(self) -> None:
+        review = self.service.next_review()
+        if review is None:
+            self.say(texts.NOTHING_TO_REVIEW)
+            return
+        folder = self.service.settings.data_dir / "_revisao" / review.correction.photo_file
+        self.say(f"{review.caption}\n{folder}\n{texts.LOCAL_REVIEW_USAGE}")
 
     async def explain(self, rest: str) -> None:
         if rest.strip():

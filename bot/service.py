@@ -10,13 +10,13 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import Settings
 from bot.engine import Busy, Engine
 from bot.retrain import ProgressCallback, Retrainer, RetrainOutcome
-from bot.state import State, StateError
+from bot.state import Correction, State, StateError
 from petnet import texts
 from petnet.explain import explain
 from petnet.head import fired
@@ -32,10 +32,24 @@ log = logging.getLogger(__name__)
 EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
 
 
+REVIEW_DIR = "_revisao"  # under the data folder; the trainer only reads the class folders
+OTHERS_DIR = "outros"  # approved "nenhum" corrections; the trainer reports on it
+CORRECTIONS_PER_HOUR = 20
+LABEL_WORDS = ("gato", "cachorro", NEITHER)
+
+
 @dataclass(frozen=True)
 class PhotoReply:
     text: str
     analysis: Analysis | None = None  # None when the photo could not be classified
+    answer_id: int | None = None  # for the ✅/❌ buttons
+
+
+@dataclass(frozen=True)
+class Review:
+    correction: Correction
+    photo: bytes
+    caption: str
 
 
 class ChatService:
@@ -52,6 +66,10 @@ class ChatService:
 
     def model_text(self) -> str:
         text = texts.model_summary(self.engine.model.card)
+        try:
+            text += "\n" + texts.model_summary_queue(self.state.pending_count())
+        except StateError:
+            log.exception("cannot count pending corrections")
         if self.engine.fallback_note:
             text += "\n" + texts.model_fallback_note(self.engine.fallback_note)
         return text
@@ -67,17 +85,109 @@ class ChatService:
             log.warning("inference queue full; asked chat %s to retry", chat_key)
             return PhotoReply(texts.BUSY)
         decision = analysis.decision
+        answer_id = None
         try:
-            self.state.remember_answer(chat_key, photo_ref, decision.label, decision.p_cat, self.engine.model.version)
+            answer_id = self.state.remember_answer(
+                chat_key, photo_ref, decision.label, decision.p_cat, self.engine.model.version
+            )
         except StateError:
             log.exception("could not remember the answer for chat %s (the answer is still sent)", chat_key)
-        return PhotoReply(answer_text(analysis, self.engine.model.head.weights.activation), analysis)
+        return PhotoReply(answer_text(analysis, self.engine.model.head.weights.activation), analysis, answer_id)
 
     async def explanation(self, data: bytes) -> list[str]:
         """The numbered /explicar thread for this photo, with the model in service now."""
         analysis = await self.engine.analyze(data)
         model = self.engine.model
         return texts.explanation_thread(explain(analysis, model.head.weights, model.card))
+
+    # --- feedback and corrections -------------------------------------------------------------
+
+    def feedback_right(self, answer_id: int, user_key: str) -> str:
+        if self.state.answer(answer_id) is None:
+            return texts.STALE_BUTTON
+        if not self.state.record_feedback(answer_id, user_key, "right"):
+            return texts.ALREADY_JUDGED
+        return texts.THANKS_RIGHT
+
+    def feedback_wrong(self, answer_id: int, user_key: str) -> tuple[str, bool]:
+        """The question "which was it?", and whether to offer the choices."""
+        if self.state.answer(answer_id) is None:
+            return texts.STALE_BUTTON, False
+        if self.state.feedback_verdict(answer_id, user_key) is not None:
+            return texts.ALREADY_JUDGED, False
+        return texts.ASK_WHICH, True
+
+    def correction_photo_ref(self, answer_id: int) -> str | None:
+        answer = self.state.answer(answer_id)
+        return answer.photo_ref if answer else None
+
+    def correct(self, answer_id: int, user_key: str, label: str, data: bytes) -> str:
+        """Queue the user's label for this answer's photo, for an admin to review."""
+        answer = self.state.answer(answer_id)
+        if answer is None or label not in LABEL_WORDS:
+            return texts.STALE_BUTTON
+        if label == answer.label:
+            return texts.CORRECTION_SAME_AS_ANSWER
+        if self.state.feedback_verdict(answer_id, user_key) is not None:
+            return texts.ALREADY_JUDGED
+        hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+        if self.state.corrections_since(user_key, hour_ago) >= CORRECTIONS_PER_HOUR:
+            log.warning("user %s hit the corrections rate limit", user_key)
+            return texts.TOO_MANY_CORRECTIONS
+        try:
+            image_format, _ = read_header(data)
+        except ImageError as exc:
+            return texts.image_problem(exc.problem)
+        folder = self.settings.data_dir / REVIEW_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        name = _generated_name(data, image_format)
+        if not self.state.record_feedback(answer_id, user_key, "wrong"):
+            return texts.ALREADY_JUDGED
+        _write_atomic(folder / name, data)
+        self.state.add_correction(answer_id, user_key, answer.label, label, name)
+        log.info("correction queued: answer %d, %s -> %s by %s", answer_id, answer.label, label, user_key)
+        return texts.correction_stored(label)
+
+    def next_review(self) -> Review | None:
+        """The oldest pending correction with its photo; unreadable ones are rejected and skipped."""
+        while (correction := self.state.next_pending()) is not None:
+            try:
+                photo = (self.settings.data_dir / REVIEW_DIR / correction.photo_file).read_bytes()
+            except OSError:
+                log.error("photo of correction %d is missing; rejecting it", correction.id)
+                self.state.decide_correction(correction.id, "rejected", "system")
+                continue
+            caption = texts.review_caption(
+                correction.id, correction.predicted, correction.label, self.state.pending_count()
+            )
+            return Review(correction, photo, caption)
+        return None
+
+    def decide(self, correction_id: int, approve: bool, admin: str) -> str:
+        """Approve (the photo joins the training folders) or reject (the photo is deleted)."""
+        correction = self.state.correction(correction_id)
+        if correction is None or correction.status != "pending":
+            return texts.correction_already_decided(correction_id)
+        source = self.settings.data_dir / REVIEW_DIR / correction.photo_file
+        if approve:
+            if correction.label == NEITHER:
+                target_dir = self.settings.data_dir / OTHERS_DIR
+                target_dir.mkdir(parents=True, exist_ok=True)
+            else:
+                target_dir = training_folder(self.settings.data_dir, CAT if correction.label == "gato" else DOG)
+            try:
+                os.replace(source, target_dir / correction.photo_file)
+            except OSError:
+                log.exception("cannot move correction %d into the training data", correction_id)
+                return texts.INTERNAL_ERROR
+        if not self.state.decide_correction(correction_id, "approved" if approve else "rejected", admin):
+            return texts.correction_already_decided(correction_id)
+        if not approve:
+            source.unlink(missing_ok=True)
+        log.info("correction %d %s by %s", correction_id, "approved" if approve else "rejected", admin)
+        if approve:
+            return texts.correction_approved(correction_id, correction.label)
+        return texts.correction_rejected(correction_id)
 
     def last_photo_ref(self, chat_key: str) -> str | None:
         last = self.state.last_photo(chat_key)
@@ -119,7 +229,7 @@ class ChatService:
         digest = hashlib.sha256(data).hexdigest()
         if any(folder.glob(f"*-{digest[:16]}.*")):  # the same photo was added before
             return texts.photo_added(CLASS_NAMES[label], _count(folder))
-        name = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{digest[:16]}.{EXTENSIONS.get(image_format, 'img')}"
+        name = _generated_name(data, image_format)
         _write_atomic(folder / name, data)
         log.info("admin added %s to %s", name, folder)
         return texts.photo_added(CLASS_NAMES[label], _count(folder))
@@ -136,6 +246,12 @@ def answer_text(analysis: Analysis, activation: str) -> str:
     return texts.photo_answer(
         decision.label, decision.confidence, n_fired, len(first), decision.logit, decision.doubt_below
     )
+
+
+def _generated_name(data: bytes, image_format: str) -> str:
+    """A safe file name from the time and the content hash; nothing of it comes from the user."""
+    digest = hashlib.sha256(data).hexdigest()
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{digest[:16]}.{EXTENSIONS.get(image_format, 'img')}"
 
 
 def training_folder(data_dir: Path, label: int) -> Path:

@@ -45,11 +45,54 @@ MIGRATIONS: list[str] = [
         detail TEXT
     );
     """,
+    # 2: users' feedback on answers and the corrections review queue
+    """
+    CREATE TABLE feedback (
+        answer_id INTEGER NOT NULL REFERENCES answers(id),
+        user_key TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (answer_id, user_key)
+    );
+    CREATE TABLE corrections (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        answer_id INTEGER NOT NULL REFERENCES answers(id),
+        user_key TEXT NOT NULL,
+        predicted TEXT NOT NULL,
+        label TEXT NOT NULL,
+        photo_file TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        created_at TEXT NOT NULL,
+        decided_at TEXT,
+        decided_by TEXT,
+        UNIQUE (answer_id, user_key)
+    );
+    CREATE INDEX corrections_status ON corrections(status, id);
+    """,
 ]
 
 
 class StateError(RuntimeError):
     """The state file cannot be opened or written (locked, corrupt, read-only)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    id: int
+    chat_key: str
+    photo_ref: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Correction:
+    id: int
+    answer_id: int
+    user_key: str
+    predicted: str
+    label: str
+    photo_file: str  # a generated name inside the review folder, never user-supplied
+    status: str
 
 
 @dataclass(frozen=True)
@@ -113,15 +156,17 @@ class State:
 
     # --- photos ---------------------------------------------------------------------------------
 
-    def remember_answer(self, chat_key: str, photo_ref: str, label: str, p_cat: float, model_version: str) -> None:
+    def remember_answer(self, chat_key: str, photo_ref: str, label: str, p_cat: float, model_version: str) -> int:
+        """Store an answer given; returns its id (the buttons under the answer carry it)."""
         at = _now()
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute(
+                cursor = self._db.execute(
                     "INSERT INTO answers (chat_key, photo_ref, label, p_cat, model_version, at) VALUES (?,?,?,?,?,?)",
                     (chat_key, photo_ref, label, p_cat, model_version, at),
                 )
+                answer_id = int(cursor.lastrowid or 0)
                 self._db.execute(
                     "INSERT OR REPLACE INTO last_photo VALUES (?,?,?,?,?,?)",
                     (chat_key, photo_ref, label, p_cat, model_version, at),
@@ -131,6 +176,75 @@ class State:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise StateError(f"cannot write to {self.path}: {exc}") from exc
+        return answer_id
+
+    def answer(self, answer_id: int) -> Answer | None:
+        rows = self._read("SELECT id, chat_key, photo_ref, label FROM answers WHERE id = ?", (answer_id,))
+        return Answer(*rows[0]) if rows else None  # type: ignore[arg-type]
+
+    # --- feedback and corrections ------------------------------------------------------------------
+
+    def record_feedback(self, answer_id: int, user_key: str, verdict: str) -> bool:
+        """False when this user already judged this answer (a second press changes nothing)."""
+        with self._lock:
+            try:
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO feedback VALUES (?,?,?,?)", (answer_id, user_key, verdict, _now())
+                )
+            except sqlite3.DatabaseError as exc:
+                raise StateError(f"cannot write to {self.path}: {exc}") from exc
+            return cursor.rowcount == 1
+
+    def feedback_verdict(self, answer_id: int, user_key: str) -> str | None:
+        rows = self._read("SELECT verdict FROM feedback WHERE answer_id=? AND user_key=?", (answer_id, user_key))
+        return str(rows[0][0]) if rows else None
+
+    def corrections_since(self, user_key: str, since_iso: str) -> int:
+        rows = self._read("SELECT COUNT(*) FROM corrections WHERE user_key=? AND created_at>=?", (user_key, since_iso))
+        return int(rows[0][0])  # type: ignore[call-overload]
+
+    def add_correction(self, answer_id: int, user_key: str, predicted: str, label: str, photo_file: str) -> int | None:
+        """Queue a correction for review; None when this user already corrected this answer."""
+        with self._lock:
+            try:
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO corrections (answer_id, user_key, predicted, label, photo_file, created_at)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (answer_id, user_key, predicted, label, photo_file, _now()),
+                )
+            except sqlite3.DatabaseError as exc:
+                raise StateError(f"cannot write to {self.path}: {exc}") from exc
+            return int(cursor.lastrowid) if cursor.rowcount == 1 and cursor.lastrowid else None
+
+    def correction(self, correction_id: int) -> Correction | None:
+        rows = self._read(
+            "SELECT id, answer_id, user_key, predicted, label, photo_file, status FROM corrections WHERE id=?",
+            (correction_id,),
+        )
+        return Correction(*rows[0]) if rows else None  # type: ignore[arg-type]
+
+    def next_pending(self) -> Correction | None:
+        rows = self._read(
+            "SELECT id, answer_id, user_key, predicted, label, photo_file, status FROM corrections "
+            "WHERE status='pending' ORDER BY id LIMIT 1",
+            (),
+        )
+        return Correction(*rows[0]) if rows else None  # type: ignore[arg-type]
+
+    def pending_count(self) -> int:
+        return int(self._read("SELECT COUNT(*) FROM corrections WHERE status='pending'", ())[0][0])  # type: ignore[call-overload]
+
+    def decide_correction(self, correction_id: int, status: str, admin: str) -> bool:
+        """Mark a pending correction approved/rejected; False if it was already decided."""
+        with self._lock:
+            try:
+                cursor = self._db.execute(
+                    "UPDATE corrections SET status=?, decided_at=?, decided_by=? WHERE id=? AND status='pending'",
+                    (status, _now(), admin, correction_id),
+                )
+            except sqlite3.DatabaseError as exc:
+                raise StateError(f"cannot write to {self.path}: {exc}") from exc
+            return cursor.rowcount == 1
 
     def last_photo(self, chat_key: str) -> LastPhoto | None:
         rows = self._read(

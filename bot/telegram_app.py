@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from telegram import Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
@@ -15,6 +15,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     BaseUpdateProcessor,
+    CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -144,7 +145,17 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(texts.file_too_big(exc.size, service.settings.download_limit))
         return
     reply = await service.classify(_chat_key(update), data, f"tg:{file_id}")
-    await message.reply_text(reply.text, do_quote=True)
+    buttons = None
+    if reply.answer_id is not None:
+        buttons = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(texts.BUTTON_RIGHT, callback_data=f"fb:ok:{reply.answer_id}"),
+                    InlineKeyboardButton(texts.BUTTON_WRONG, callback_data=f"fb:no:{reply.answer_id}"),
+                ]
+            ]
+        )
+    await message.reply_text(reply.text, do_quote=True, reply_markup=buttons)
 
 
 async def on_explain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -274,6 +285,111 @@ async def on_add(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await message.reply_text(await asyncio.to_thread(service.add_photo, context.args[0], data))
 
 
+def _user_key(update: Update) -> str:
+    return f"telegram:{update.effective_user.id if update.effective_user else 0}"
+
+
+def _parse(data: str | None, prefix: str) -> list[str] | None:
+    parts = (data or "").split(":")
+    return parts[1:] if parts and parts[0] == prefix and len(parts) >= 3 else None
+
+
+async def on_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """✅/❌ under an answer; ❌ asks which it was."""
+    query = update.callback_query
+    assert query is not None
+    parts = _parse(query.data, "fb")
+    service = _service(context)
+    if parts is None or not parts[1].isdigit():
+        await query.answer(texts.STALE_BUTTON)
+        return
+    verdict, answer_id = parts[0], int(parts[1])
+    if verdict == "ok":
+        await query.answer(service.feedback_right(answer_id, _user_key(update)))
+        return
+    text, ask = service.feedback_wrong(answer_id, _user_key(update))
+    await query.answer(None if ask else text)
+    if ask and query.message is not None:
+        choices = [
+            InlineKeyboardButton(words, callback_data=f"fx:{answer_id}:{label}")
+            for label, words in texts.CORRECTION_CHOICES.items()
+        ]
+        await context.bot.send_message(
+            query.message.chat.id,
+            text,
+            reply_markup=InlineKeyboardMarkup([choices]),
+            reply_parameters=ReplyParameters(query.message.message_id, allow_sending_without_reply=True),
+        )
+
+
+async def on_correction(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The user's choice after ❌: the photo goes to the review queue."""
+    query = update.callback_query
+    assert query is not None
+    parts = _parse(query.data, "fx")
+    service = _service(context)
+    if parts is None or not parts[0].isdigit():
+        await query.answer(texts.STALE_BUTTON)
+        return
+    answer_id, label = int(parts[0]), parts[1]
+    ref = service.correction_photo_ref(answer_id)
+    if ref is None or not ref.startswith("tg:"):
+        await query.answer(texts.STALE_BUTTON)
+        return
+    await query.answer()
+    try:
+        data = await _download(context, ref[3:], None)
+    except (FileTooBig, TelegramError) as exc:
+        log.warning("cannot fetch the photo of answer %d for a correction: %s", answer_id, exc)
+        await query.edit_message_text(texts.EXPLAIN_PHOTO_GONE)
+        return
+    text = await asyncio.to_thread(service.correct, answer_id, _user_key(update), label, data)
+    await query.edit_message_text(text)
+
+
+async def _send_next_review(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
+    review = await asyncio.to_thread(_service(context).next_review)
+    if review is None:
+        await context.bot.send_message(chat_id, texts.NOTHING_TO_REVIEW)
+        return
+    cid = review.correction.id
+    buttons = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(texts.BUTTON_APPROVE, callback_data=f"rv:ok:{cid}"),
+                InlineKeyboardButton(texts.BUTTON_REJECT, callback_data=f"rv:no:{cid}"),
+            ]
+        ]
+    )
+    await context.bot.send_photo(chat_id, review.photo, caption=review.caption, reply_markup=buttons)
+
+
+async def on_review(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not _is_admin(update, context):
+        await _refuse(update, "revisar")
+        return
+    assert update.effective_chat is not None
+    await _send_next_review(context, update.effective_chat.id)
+
+
+async def on_review_decision(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    assert query is not None
+    if not _is_admin(update, context):
+        log.warning("refused review button from non-admin user %s", _user_key(update))
+        await query.answer(texts.NOT_ADMIN, show_alert=True)
+        return
+    parts = _parse(query.data, "rv")
+    if parts is None or not parts[1].isdigit():
+        await query.answer(texts.STALE_BUTTON)
+        return
+    await query.answer()
+    result = await asyncio.to_thread(_service(context).decide, int(parts[1]), parts[0] == "ok", _user_key(update))
+    await query.edit_message_caption(result)
+    if query.message is not None:
+        await _send_next_review(context, query.message.chat.id)
+
+
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_message is not None:
@@ -306,6 +422,10 @@ def build_application(service: ChatService, builder: ApplicationBuilder | None =
     app.add_handler(CommandHandler("retreinar", on_retrain))
     app.add_handler(CommandHandler("reverter", on_revert))
     app.add_handler(CommandHandler("adicionar", on_add))
+    app.add_handler(CommandHandler("revisar", on_review))
+    app.add_handler(CallbackQueryHandler(on_feedback, pattern=r"^fb:"))
+    app.add_handler(CallbackQueryHandler(on_correction, pattern=r"^fx:"))
+    app.add_handler(CallbackQueryHandler(on_review_decision, pattern=r"^rv:"))
     app.add_handler(MessageHandler(filters.PHOTO | image_documents, on_photo))
     app.add_handler(MessageHandler(filters.COMMAND, on_unknown_command))
     app.add_handler(MessageHandler(filters.ALL & ~filters.StatusUpdate.ALL, on_other))

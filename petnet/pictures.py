@@ -362,3 +362,433 @@ def heatmap_png(pixels: np.ndarray, cam: np.ndarray, label: str, *, side: int = 
     return encode_png(
         [_cached_header(side, label, level), np.asarray(enlarged), _cached_legend(side, flat, level)], level
     )
+
+
+# --- "Os neurônios desta foto": the MLP drawn with this photo's real values -------------------------
+
+
+@dataclass(frozen=True)
+class NeuronMark:
+    """One neuron as drawn: its centre in PNG pixels (x right, y down from the top) and its fill."""
+
+    x: float
+    y: float
+    radius: float
+    value: float  # the neuron's real output for this photo
+    fired: bool  # drawn lit (True) or unlit (False)
+    rgb: RGB  # the fill colour at its centre
+
+
+@dataclass(frozen=True)
+class Link:
+    """One connection drawn: layer 0 is the inputs, 1..L the hidden layers, L + 1 the output neuron."""
+
+    source_layer: int
+    source: int  # 0-based index in the source layer
+    target_layer: int
+    target: int
+    contribution: float  # source value * weight: its share of the target's sum z
+
+
+@dataclass(frozen=True)
+class NetworkLayout:
+    """What :func:`network_png` drew, in the PNG's pixel coordinates, so a test can check the drawing."""
+
+    width: int
+    height: int
+    layers: list[list[NeuronMark]]  # one list per hidden layer, in neuron order
+    output: NeuronMark
+    links: list[Link]
+    lit_rgb: RGB  # fill of a layer's most active neuron
+    lit_dim_rgb: RGB  # fill of a neuron that barely fired (fills of fired neurons run from this to lit_rgb)
+    unlit_rgb: RGB  # fill of every neuron that did not fire
+
+
+def _rgb01(rgb: RGB, alpha: float = 1.0) -> tuple[float, float, float, float]:
+    return (rgb[0] / 255, rgb[1] / 255, rgb[2] / 255, alpha)
+
+
+def _pt(px: float) -> float:
+    """Font size or line width in points for a size in pixels of the PNG."""
+    return px * 72.0 / NETWORK_DPI
+
+
+def _grid_shape(n: int) -> tuple[int, int]:
+    """(columns, rows) of the block of circles for a layer of n neurons: 128 -> 8 x 16, 64 -> 8 x 8."""
+    if n <= 16:
+        return 1, n
+    columns = 8 if n <= 128 else math.ceil(math.sqrt(n / 2))
+    return columns, math.ceil(n / columns)
+
+
+def _input_grid_shape(n: int, width: float, height: float) -> tuple[int, int, float]:
+    """(columns, rows, cell size) filling a width x height box with n square cells; full rectangles preferred."""
+    best = (1, n, 0.0, 0.0)
+    for columns in range(1, min(n, 96) + 1):
+        rows = math.ceil(n / columns)
+        cell = min(width / columns, height / rows)
+        score = cell * (1.0 if n % columns == 0 else 0.85)
+        if score > best[3]:
+            best = (columns, rows, cell, score)
+    return best[0], best[1], best[2]
+
+
+def _lit_levels(activation: str, values: np.ndarray, is_fired: np.ndarray) -> np.ndarray:
+    """How brightly each fired neuron is drawn, 0..1: its activation on the scale its function allows."""
+    if activation == "logistic":
+        level = (values - 0.5) / 0.5
+    elif activation == "tanh":
+        level = values.astype(np.float64)
+    else:
+        peak = float(values[is_fired].max()) if is_fired.any() else 1.0
+        level = values / peak if peak > 0 else np.zeros_like(values, dtype=np.float64)
+    return np.clip(np.where(is_fired, level, 0.0), 0.0, 1.0)
+
+
+def _lit_rgb(level: float) -> RGB:
+    return (
+        round(LIT_DIM_RGB[0] + level * (LIT_RGB[0] - LIT_DIM_RGB[0])),
+        round(LIT_DIM_RGB[1] + level * (LIT_RGB[1] - LIT_DIM_RGB[1])),
+        round(LIT_DIM_RGB[2] + level * (LIT_RGB[2] - LIT_DIM_RGB[2])),
+    )
+
+
+def _strongest(contributions: np.ndarray, k: int) -> list[tuple[int, int, float]]:
+    """The k largest |contribution| entries (i, j, value) of a (sources, targets) matrix, largest first; zeros never."""
+    flat = contributions.ravel()
+    k = min(k, int(np.count_nonzero(flat)))
+    if k <= 0:
+        return []
+    picked = np.argpartition(-np.abs(flat), k - 1)[:k]
+    picked = picked[np.argsort(-np.abs(flat[picked]), kind="stable")]
+    rows, cols = np.unravel_index(picked, contributions.shape)
+    return [(int(i), int(j), float(flat[p])) for i, j, p in zip(rows, cols, picked, strict=True)]
+
+
+def _check_trace(trace: HeadTrace, weights: HeadWeights) -> None:
+    if not 1 <= len(trace.activations) == len(weights.coefs) - 1:
+        raise ValueError(
+            f"trace has {len(trace.activations)} hidden layers, weights {len(weights.coefs) - 1}; expected 1 or more"
+        )
+    for layer, (values, coefs) in enumerate(zip(trace.activations, weights.coefs, strict=False)):
+        if values.shape != (coefs.shape[1],):
+            raise ValueError(f"hidden layer {layer + 1}: {values.shape} values for {coefs.shape[1]} neurons")
+
+
+def network_png(
+    trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float
+) -> tuple[bytes, NetworkLayout]:
+    """ "Os neurônios desta foto": the MLP as a diagram, every neuron lit by its real value for this photo.
+
+    Left to right: the inputs (a grid, one cell per standardised feature, brighter = stronger in
+    this photo), each hidden layer as a block of circles (lit = fired by ``fired(activation, a)``,
+    brighter = larger activation; unlit grey otherwise), the output neuron with its sigmoid value
+    and a gauge with the 0.5 line. Only the strongest connections of this photo are drawn
+    (|value * weight|: orange when it raises the next sum, blue when it lowers it; wider = larger).
+    ``label`` and ``p_cat`` (calibrated P(gato)) are the bot's answer, written in the title.
+    Returns the PNG and the layout of what was drawn.
+    """
+    _check_trace(trace, weights)
+    width, height, dpi = NETWORK_WIDTH, NETWORK_HEIGHT, NETWORK_DPI
+    board = _rgb01(BOARD_RGB)
+    figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor=board)
+    canvas = FigureCanvasAgg(figure)
+    ax = figure.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_axis_off()
+
+    hidden = [np.asarray(a, np.float64) for a in trace.activations]
+    inputs = np.asarray(trace.inputs, np.float64)
+    n_layers = len(hidden)
+    margin, top, bottom = 40.0, 205.0, 690.0
+    mid_y = (top + bottom) / 2
+    input_box_w = 200.0 if n_layers < 3 else 160.0
+    output_w = 250.0
+    min_gap = 90.0 if n_layers < 3 else 70.0
+
+    # Hidden blocks: one spacing for all, so a block's area shows how many neurons the layer has.
+    shapes = [_grid_shape(len(a)) for a in hidden]
+    free_w = width - 2 * margin - input_box_w - output_w - (n_layers + 1) * min_gap
+    spacing = min(34.0, (bottom - top) / max(r for _, r in shapes), free_w / sum(c for c, _ in shapes))
+    radius = 0.36 * spacing
+    block_ws = [c * spacing for c, _ in shapes]
+    gap = (width - 2 * margin - input_box_w - output_w - sum(block_ws)) / (n_layers + 1)
+
+    # The input grid.
+    columns, rows, cell = _input_grid_shape(len(inputs), input_box_w, bottom - top)
+    grid_w, grid_h = columns * cell, rows * cell
+    input_cx = margin + input_box_w / 2
+    gx0, gy0 = input_cx - grid_w / 2, mid_y - grid_h / 2
+    padded = np.full(columns * rows, np.nan)
+    padded[: len(inputs)] = inputs
+    colours = matplotlib.colormaps["magma"](np.clip((padded.reshape(rows, columns) + 1.5) / 5.0, 0.0, 1.0))
+    colours[np.isnan(padded.reshape(rows, columns))] = board
+    ax.imshow(
+        colours, extent=(gx0, gx0 + grid_w, gy0 + grid_h, gy0), interpolation="nearest", aspect="auto", zorder=3
+    )
+
+    def input_centre(i: int) -> tuple[float, float]:
+        return gx0 + (i % columns + 0.5) * cell, gy0 + (i // columns + 0.5) * cell
+
+    # Hidden-layer neuron centres.
+    centres: list[list[tuple[float, float]]] = []
+    block_x0s: list[float] = []
+    x = margin + input_box_w + gap
+    for (cols, rws), block_w, values in zip(shapes, block_ws, hidden, strict=True):
+        y0 = mid_y - rws * spacing / 2
+        block_x0s.append(x)
+        centres.append(
+            [(x + (k % cols + 0.5) * spacing, y0 + (k // cols + 0.5) * spacing) for k in range(len(values))]
+        )
+        x += block_w + gap
+    output_x = x + output_w / 2
+    output_r = 62.0
+    output_y = mid_y - 70.0
+
+    # Links: the strongest value * weight between consecutive layers.
+    links: list[Link] = []
+    segments: list[tuple[tuple[float, float], tuple[float, float]]] = []
+    source_values = [inputs, *hidden]
+    for layer in range(n_layers + 1):
+        values = source_values[layer]
+        coefs = weights.coefs[layer]
+        top_k = TOP_OUTPUT_LINKS if layer == n_layers else TOP_HIDDEN_LINKS
+        for i, j, value in _strongest(values[:, None] * coefs, top_k):
+            links.append(Link(layer, i, layer + 1, j, value))
+            start = input_centre(i) if layer == 0 else centres[layer - 1][i]
+            end = (output_x, output_y) if layer == n_layers else centres[layer][j]
+            segments.append((start, end))
+    line_colours, line_widths = [], []
+    for link in links:
+        same_gap = [abs(k.contribution) for k in links if k.source_layer == link.source_layer]
+        strength = abs(link.contribution) / max(same_gap)
+        line_colours.append(_rgb01(GATO_RGB if link.contribution > 0 else CACHORRO_RGB, 0.35 + 0.5 * strength))
+        line_widths.append(_pt(1.0 + 5.0 * strength))
+    ax.add_collection(LineCollection(segments, colors=line_colours, linewidths=line_widths, zorder=1))
+    # Where the input links start: a thin frame on those cells.
+    for i in sorted({k.source for k in links if k.source_layer == 0}):
+        cx, cy = input_centre(i)
+        ax.add_patch(
+            Rectangle(
+                (cx - cell / 2, cy - cell / 2), cell, cell, fill=False, edgecolor=_rgb01(INK_RGB), linewidth=_pt(1.5),
+                zorder=4,
+            )
+        )
+
+    # Neurons: a glow behind the fired ones, then the circles on top of every line.
+    marks: list[list[NeuronMark]] = []
+    glows: list[Circle] = []
+    circles: list[Circle] = []
+    fills: list[tuple[float, float, float, float]] = []
+    for values, layer_centres in zip(hidden, centres, strict=True):
+        is_fired = np.asarray(fired(weights.activation, values), bool)
+        levels = _lit_levels(weights.activation, values, is_fired)
+        layer_marks = []
+        for (cx, cy), value, on, level in zip(layer_centres, values, is_fired, levels, strict=True):
+            rgb = _lit_rgb(float(level)) if on else UNLIT_RGB
+            layer_marks.append(NeuronMark(cx, cy, radius, float(value), bool(on), rgb))
+            circles.append(Circle((cx, cy), radius))
+            fills.append(_rgb01(rgb))
+            if on:
+                glows.append(Circle((cx, cy), radius * 1.45))
+        marks.append(layer_marks)
+    ax.add_collection(PatchCollection(glows, facecolors=[_rgb01(LIT_RGB, 0.28)], edgecolors="none", zorder=5))
+    ax.add_collection(PatchCollection(circles, facecolors=fills, edgecolors="none", zorder=6))
+
+    # The output neuron, its value and the gauge.
+    raw = float(trace.probability)
+    out_rgb = GATO_RGB if raw >= 0.5 else CACHORRO_RGB
+    ax.add_patch(Circle((output_x, output_y), output_r * 1.25, facecolor=_rgb01(out_rgb, 0.25), zorder=5))
+    ax.add_patch(Circle((output_x, output_y), output_r, facecolor=_rgb01(out_rgb), zorder=6))
+    value_text = _short_probability(raw)
+    ax.text(
+        output_x, output_y, value_text, fontsize=_pt(34 if len(value_text) <= 6 else 24), fontweight="bold",
+        color=_rgb01(INK_RGB), ha="center", va="center", zorder=7,
+    )
+    ax.text(
+        output_x, output_y + output_r + 34, NETWORK_OUTPUT_Z.format(z=_num(trace.logit, 2)), fontsize=_pt(22),
+        color=_rgb01(MUTED_RGB), ha="center", va="center",
+    )
+    gauge_w, gauge_h = 220.0, 20.0
+    gauge_x0, gauge_y = output_x - gauge_w / 2, output_y + output_r + 90
+    ax.add_patch(Rectangle((gauge_x0, gauge_y), gauge_w / 2, gauge_h, facecolor=_rgb01(CACHORRO_RGB, 0.55), zorder=2))
+    ax.add_patch(
+        Rectangle((output_x, gauge_y), gauge_w / 2, gauge_h, facecolor=_rgb01(GATO_RGB, 0.55), zorder=2)
+    )
+    ax.plot([output_x, output_x], [gauge_y - 8, gauge_y + gauge_h + 8], color=_rgb01(INK_RGB), linewidth=_pt(2.5))
+    ax.text(
+        output_x, gauge_y - 14, "0,5", fontsize=_pt(19), color=_rgb01(INK_RGB), ha="center", va="bottom"
+    )
+    marker_x = gauge_x0 + gauge_w * min(max(raw, 0.0), 1.0)
+    ax.add_patch(
+        Polygon(
+            [(marker_x - 11, gauge_y + gauge_h + 18), (marker_x + 11, gauge_y + gauge_h + 18),
+             (marker_x, gauge_y + gauge_h + 1)],
+            closed=True, facecolor=_rgb01(INK_RGB), zorder=4,
+        )
+    )
+    ax.text(
+        gauge_x0, gauge_y + gauge_h + 34, NETWORK_GAUGE_LOW, fontsize=_pt(20), color=_rgb01(CACHORRO_RGB),
+        ha="left", va="center", fontweight="bold",
+    )
+    ax.text(
+        gauge_x0 + gauge_w, gauge_y + gauge_h + 34, NETWORK_GAUGE_HIGH, fontsize=_pt(20), color=_rgb01(GATO_RGB),
+        ha="right", va="center", fontweight="bold",
+    )
+    ax.text(
+        output_x, gauge_y + gauge_h + 72, NETWORK_OUTPUT_RULE, fontsize=_pt(20), color=_rgb01(INK_RGB),
+        ha="center", va="center",
+    )
+
+    # Captions above and below each column.
+    def caption(cx: float, title: str, subtitle: str) -> None:
+        ax.text(cx, top - 62, title, fontsize=_pt(25), fontweight="bold", color=_rgb01(INK_RGB), ha="center",
+                va="center")
+        ax.text(cx, top - 30, subtitle, fontsize=_pt(21), color=_rgb01(MUTED_RGB), ha="center", va="center")
+
+    caption(input_cx, NETWORK_INPUT_TITLE, NETWORK_INPUT_COUNT.format(n=_num(len(inputs), 0)))
+    ax.text(input_cx, bottom + 26, NETWORK_INPUT_NOTE, fontsize=_pt(20), color=_rgb01(MUTED_RGB), ha="center",
+            va="center")
+    for layer, (x0, block_w, values, layer_marks) in enumerate(zip(block_x0s, block_ws, hidden, marks, strict=True)):
+        cx = x0 + block_w / 2
+        caption(cx, NETWORK_LAYER_TITLE.format(i=layer + 1), NETWORK_LAYER_COUNT.format(n=_num(len(values), 0)))
+        n_fired = sum(m.fired for m in layer_marks)
+        block_bottom = max(m.y for m in layer_marks) + spacing / 2
+        ax.text(
+            cx, block_bottom + 26, NETWORK_LAYER_FIRED.format(fired=n_fired, n=len(values)), fontsize=_pt(21),
+            fontweight="bold", color=_rgb01(LIT_RGB), ha="center", va="center",
+        )
+    caption(output_x, NETWORK_OUTPUT_TITLE, "σ(z)")
+
+    # Title with the decision.
+    ax.text(margin, 44, NETWORK_TITLE, fontsize=_pt(36), fontweight="bold", color=_rgb01(INK_RGB), ha="left",
+            va="center")
+    confidence = p_cat if label == CLASS_NAMES[CAT] else 1.0 - p_cat
+    answer = NETWORK_ANSWER.format(label=label_word(label), confidence=_percent(confidence))
+    ax.text(margin, 94, answer, fontsize=_pt(27), color=_rgb01(label_rgb(label)), ha="left", va="center",
+            fontweight="bold")
+
+    # Legend.
+    legend_y = 760.0
+    fired_words = NETWORK_LEGEND_FIRED.get(weights.activation, NETWORK_LEGEND_FIRED_OTHER)
+    items = [(LIT_RGB, fired_words), (UNLIT_RGB, NETWORK_LEGEND_QUIET)]
+    lx = margin
+    for rgb, words in items:
+        ax.add_patch(Circle((lx + 12, legend_y), 12, facecolor=_rgb01(rgb), zorder=6))
+        ax.text(lx + 34, legend_y, words, fontsize=_pt(21), color=_rgb01(INK_RGB), ha="left", va="center")
+        lx += 380
+    for row, (rgb, words) in enumerate(((GATO_RGB, NETWORK_LEGEND_UP), (CACHORRO_RGB, NETWORK_LEGEND_DOWN))):
+        ly = legend_y + 36 + row * 32
+        ax.plot([margin, margin + 26], [ly, ly], color=_rgb01(rgb), linewidth=_pt(5), solid_capstyle="butt")
+        ax.text(margin + 34, ly, words, fontsize=_pt(21), color=_rgb01(INK_RGB), ha="left", va="center")
+    ax.text(width - margin, legend_y, NETWORK_LEGEND_ONLY_STRONGEST, fontsize=_pt(18), color=_rgb01(MUTED_RGB),
+            ha="right", va="center")
+
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, facecolor=board)
+
+    # Where the centres landed in the PNG (display y grows upwards; PNG rows grow downwards).
+    def to_png(xy: tuple[float, float]) -> tuple[float, float]:
+        px, py = ax.transData.transform(xy)
+        return float(px), float(height - py)
+
+    placed = []
+    for layer_marks in marks:
+        placed.append([NeuronMark(*to_png((m.x, m.y)), m.radius, m.value, m.fired, m.rgb) for m in layer_marks])
+    ox, oy = to_png((output_x, output_y))
+    output_mark = NeuronMark(ox, oy, output_r, raw, raw >= 0.5, out_rgb)
+    del canvas
+    layout = NetworkLayout(width, height, placed, output_mark, links, LIT_RGB, LIT_DIM_RGB, UNLIT_RGB)
+    return buffer.getvalue(), layout
+
+
+# --- "Como eu aprendi": the training curve -----------------------------------------------------------
+
+
+def _finite(values: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """1-based epochs and values, without the epochs whose value is NaN or infinite."""
+    array = np.asarray(values, np.float64).reshape(-1)
+    epochs = np.arange(1, len(array) + 1)
+    keep = np.isfinite(array)
+    return epochs[keep], array[keep]
+
+
+def training_curve_png(loss: list[float], val_accuracy: list[float]) -> bytes:
+    """ "Como eu aprendi": training loss per epoch (left axis) and validation accuracy in % (right axis).
+
+    Epochs are counted from 1. NaN or infinite values are left out (a line stops there), one
+    epoch is drawn as points, and no epochs at all as empty axes with a note.
+    """
+    dpi = NETWORK_DPI
+    board, ink, muted = _rgb01(BOARD_RGB), _rgb01(INK_RGB), _rgb01(MUTED_RGB)
+    loss_colour, accuracy_colour = _rgb01(CACHORRO_RGB), _rgb01(GATO_RGB)
+    figure = Figure(figsize=(CURVE_WIDTH / dpi, CURVE_HEIGHT / dpi), dpi=dpi, facecolor=board)
+    canvas = FigureCanvasAgg(figure)
+    ax = figure.add_axes((0.1, 0.16, 0.78, 0.68))
+    right = ax.twinx()
+    for axis in (ax, right):
+        axis.set_facecolor(board)
+        for spine in axis.spines.values():
+            spine.set_color(muted)
+        axis.tick_params(colors=ink, labelsize=_pt(19), length=6)
+    right.patch.set_visible(False)
+
+    loss_epochs, loss_values = _finite(loss)
+    accuracy_epochs, accuracy_values = _finite(val_accuracy)
+    n_epochs = max(len(loss), len(val_accuracy))
+    handles = []
+    if len(loss_values):
+        (line,) = ax.plot(
+            loss_epochs, loss_values, color=loss_colour, linewidth=_pt(4), marker="o", markersize=_pt(9),
+            label=CURVE_LOSS_LEGEND,
+        )
+        handles.append(line)
+        ax.set_ylim(0, max(float(loss_values.max()) * 1.12, 1e-6))
+        ax.annotate(
+            CURVE_FINAL_LOSS.format(value=_num(float(loss_values[-1]), 4)),
+            (float(loss_epochs[-1]), float(loss_values[-1])), xytext=(0, 22), textcoords="offset pixels",
+            ha="right", va="bottom", fontsize=_pt(19), color=loss_colour, fontweight="bold",
+        )
+    if len(accuracy_values):
+        percent = 100 * accuracy_values
+        (line,) = right.plot(
+            accuracy_epochs, percent, color=accuracy_colour, linewidth=_pt(4), marker="s", markersize=_pt(9),
+            label=CURVE_ACCURACY_LEGEND,
+        )
+        handles.append(line)
+        low = float(np.clip(math.floor((float(percent.min()) - 5) / 10) * 10, 0, 90))
+        right.set_ylim(low, 101)
+        right.annotate(
+            CURVE_FINAL_ACCURACY.format(value=f"{_num(float(percent[-1]), 1)}%"),
+            (float(accuracy_epochs[-1]), float(percent[-1])), xytext=(0, -22), textcoords="offset pixels",
+            ha="right", va="top", fontsize=_pt(19), color=accuracy_colour, fontweight="bold",
+        )
+    else:
+        right.set_ylim(0, 101)
+    if n_epochs:
+        ax.set_xlim(0.5, n_epochs + 0.5)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=10, integer=True, min_n_ticks=1))
+    else:
+        ax.set_xlim(0.5, 1.5)
+        ax.set_xticks([1])
+        ax.set_ylim(0, 1)
+        ax.text(0.5, 0.5, CURVE_EMPTY, transform=ax.transAxes, ha="center", va="center", fontsize=_pt(24),
+                color=ink)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: _num(v, 2 if v < 10 else 0)))
+    right.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{_num(v, 0)}%"))
+    ax.set_xlabel(CURVE_X_LABEL, fontsize=_pt(21), color=ink)
+    ax.set_ylabel(CURVE_LOSS_LABEL, fontsize=_pt(21), color=loss_colour)
+    right.set_ylabel(CURVE_ACCURACY_LABEL, fontsize=_pt(21), color=accuracy_colour)
+    ax.grid(True, color=_rgb01(UNLIT_RGB), linewidth=_pt(1))
+    figure.text(0.1, 0.93, CURVE_TITLE, fontsize=_pt(34), fontweight="bold", color=ink, ha="left", va="center")
+    if handles:
+        legend = ax.legend(
+            handles=handles, loc="center right", fontsize=_pt(19), facecolor=board, edgecolor=muted, labelcolor=ink,
+            framealpha=0.9,
+        )
+        legend.set_zorder(10)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, facecolor=board)
+    del canvas
+    return buffer.getvalue()

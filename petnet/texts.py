@@ -449,7 +449,8 @@ ADMIN_HELP = (
     "\n\nComandos de administração:\n"
     "• /retreinar (ou /retreinar forcar): treina de novo com a pasta de dados.\n"
     "• /reverter: volta para o modelo anterior.\n"
-    "• /adicionar gato|cachorro: respondendo a uma foto, guarda-a nos dados de treino."
+    "• /adicionar gato|cachorro: respondendo a uma foto, guarda-a nos dados de treino.\n"
+    "• /revisar: revisa as correções que as pessoas mandaram."
 )
 NOT_A_PHOTO = "Eu só entendo fotos 🙂 Me manda uma foto de um gato ou de um cachorro!"
 UNKNOWN_COMMAND = "Não conheço esse comando. Veja o que eu sei fazer em /ajuda."
@@ -467,6 +468,7 @@ def file_too_big(size_bytes: int, limit_bytes: int) -> str:
 
 
 def model_summary(card: object, pending_corrections: int | None = None) -> str:
+    """/modelo: what the model learned from, how well it does, and the review queue."""
     from petnet.card import ModelCard
 
     assert isinstance(card, ModelCard)
@@ -482,6 +484,10 @@ def model_summary(card: object, pending_corrections: int | None = None) -> str:
     if pending_corrections is not None:
         lines.append(f"Correções esperando revisão: {integer(pending_corrections)}.")
     return "\n".join(lines)
+
+
+def model_summary_queue(pending: int) -> str:
+    return f"Correções esperando revisão: {integer(pending)}."
 
 
 def model_fallback_note(version: str) -> str:
@@ -551,3 +557,47 @@ LOCAL_WELCOME = (
 LOCAL_PROMPT = "você> "
 LOCAL_BYE = "Até mais! 👋"
 LOCAL_FILE_NOT_FOUND = "Não achei esse arquivo. Digite o caminho de uma foto, ou /ajuda."
+
+
+# --- feedback and corrections ------------------------------------------------------------------------
+
+BUTTON_RIGHT = "✅ acertou"
+BUTTON_WRONG = "❌ errou"
+BUTTON_APPROVE = "✅ aprovar"
+BUTTON_REJECT = "❌ rejeitar"
+CORRECTION_CHOICES = {"gato": "🐱 gato", "cachorro": "🐶 cachorro", "nenhum": "🤔 nenhum dos dois"}
+THANKS_RIGHT = "Valeu! 😊"
+ALREADY_JUDGED = "Você já avaliou esta resposta. Obrigado!"
+STALE_BUTTON = "Esse botão é de uma resposta que eu não tenho mais. Mande a foto de novo?"
+ASK_WHICH = "Poxa! O que tinha na foto, então?"
+TOO_MANY_CORRECTIONS = "Você já mandou muitas correções na última hora. Tenta de novo mais tarde? 🙏"
+CORRECTION_SAME_AS_ANSWER = "Essa foi a minha resposta 🙂 Se eu errei, escolha a resposta certa."
+NOTHING_TO_REVIEW = "Nenhuma correção esperando revisão. 🎉"
+LOCAL_FEEDBACK_HINT = "(Diga /acertou ou /errou gato|cachorro|nenhum para me corrigir.)"
+LOCAL_REVIEW_USAGE = "Use /aprovar N ou /rejeitar N (N é o número da correção)."
+
+
+def correction_stored(label: str) -> str:
+    return (
+        f"Anotado: {LABEL_WORDS.get(label, label)}. Obrigado! Quem cuida de mim vai revisar, "
+        "e se aprovar, a foto entra no próximo treino. 🧑‍🏫"
+    )
+
+
+def review_caption(correction_id: int, predicted: str, label: str, pending: int) -> str:
+    return (
+        f"Correção nº {correction_id} ({integer(pending)} na fila): eu disse "
+        f"\"{LABEL_WORDS.get(predicted, predicted)}\", a pessoa diz \"{LABEL_WORDS.get(label, label)}\"."
+    )
+
+
+def correction_approved(correction_id: int, label: str) -> str:
+    return f"✅ Correção nº {correction_id} aprovada: a foto entrou nos dados de treino como {LABEL_WORDS.get(label, label)}."
+
+
+def correction_rejected(correction_id: int) -> str:
+    return f"🗑️ Correção nº {correction_id} rejeitada: a foto foi descartada."
+
+
+def correction_already_decided(correction_id: int) -> str:
+    return f"A correção nº {correction_id} já foi revisada."

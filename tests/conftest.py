@@ -19,6 +19,7 @@ import pytest
 
 from petnet.backbone import ensure_backbone
 from petnet.features import FeatureExtractor
+from petnet.head import HeadModelError
 from petnet.model import PACKAGED_MODELS, PetModel, load_current
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -87,8 +88,11 @@ def extractor(gato_cache_dir: Path) -> FeatureExtractor:
 
 @pytest.fixture(scope="session")
 def default_model(extractor: FeatureExtractor) -> PetModel:
-    """The committed model (models/CURRENT) on the session's backbone."""
-    return load_current(PACKAGED_MODELS, extractor)
+    """The committed model (models/CURRENT) on the session's backbone; it is part of the repository."""
+    try:
+        return load_current(PACKAGED_MODELS, extractor)
+    except HeadModelError as exc:
+        pytest.fail(f"the committed model in {PACKAGED_MODELS} cannot be loaded: {exc}")
 
 
 @pytest.fixture(scope="session")

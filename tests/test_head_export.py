@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 from petnet.backbone import sha256_file
 from petnet.features import FeatureExtractor
 from petnet.head import LOGIT_OUTPUT, Calibration, Head, HeadModelError, sigmoid
-from petnet.labels import CAT, CLASS_NAMES, DOG
+from petnet.labels import CAT, CLASS_NAMES, DOG, NEITHER
 from petnet.model import CARD_JSON, CARD_MD, HEAD_ONNX, HEAD_WEIGHTS, PACKAGED_MODELS, PetModel, load_current
 from petnet.store import ModelStore
 from trainer.calibrate import cross_fitted, fit_platt
@@ -30,11 +31,11 @@ N_FEATURES = 1280
 
 
 def synthetic_features(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Non-negative 1280-d "pooled features" where the first 8 dimensions carry the class."""
+    """Non-negative 1280-d "pooled features" where the first 64 dimensions carry the class."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
     x = rng.gamma(2.0, 0.3, (n, N_FEATURES))
-    x[:, :8] += 1.2 * y[:, None]
+    x[:, :64] += 1.0 * y[:, None]
     return x.astype(np.float32), y.astype(np.int64)
 
 
@@ -95,8 +96,8 @@ def test_numpy_twin_equals_onnx(fitted: FittedHead, data: tuple[np.ndarray, ...]
         assert trace.probability == pytest.approx(float(sigmoid(trace.logit)))
         assert [a.shape for a in trace.activations] == [(h,) for h in fitted.hidden]
         assert trace.inputs.shape == (N_FEATURES,)
-    sk_p = fitted.pipeline.predict_proba(x_val[:10])[:, CAT]
-    np.testing.assert_allclose([weights.trace(r).probability for r in x_val[:10]], sk_p, atol=1e-9)
+    sk_p = fitted.pipeline.predict_proba(x_val[:10])[:, CAT]  # float32 inside scikit-learn
+    np.testing.assert_allclose([weights.trace(r).probability for r in x_val[:10]], sk_p, atol=1e-6)
 
 
 def test_head_files_round_trip(fitted: FittedHead, data: tuple[np.ndarray, ...], tmp_path: Path) -> None:
@@ -220,13 +221,29 @@ def test_committed_model_decides_with_probabilities(default_model: PetModel) -> 
     assert len(decisions) == 16
     for d in decisions:
         assert 0.0 <= d.p_cat <= 1.0 and 0.0 <= d.raw_p_cat <= 1.0
-        assert d.label == (CLASS_NAMES[CAT] if d.p_cat >= 0.5 else CLASS_NAMES[DOG])
+        assert d.label == d.mlp_label == (CLASS_NAMES[CAT] if d.p_cat >= 0.5 else CLASS_NAMES[DOG])
         assert 0.5 <= d.confidence <= 1.0
         assert d.raw_p_cat == pytest.approx(float(sigmoid(d.logit)))
         assert d.p_cat == pytest.approx(float(default_model.calibration(d.logit)))
     np.testing.assert_allclose(
         [d.logit for d in decisions], default_model.head.weights.batch_logits(pooled), atol=1e-3, rtol=1e-4
     )
+
+
+def test_committed_model_neither_rule(default_model: PetModel) -> None:
+    """Without ImageNet logits every photo is a pet; with logits that put no mass on pets, it is "nenhum"."""
+    threshold = default_model.neither_threshold
+    assert 0.0 < threshold < 0.5
+    assert 0.5 <= default_model.card.doubt_below <= 1.0
+    pooled = np.random.default_rng(1).uniform(0.0, 3.0, (2, N_FEATURES)).astype(np.float32)
+    pet_logits = np.zeros((2, 1000), np.float32)
+    pet_logits[0, 282] = 20.0  # tiger cat
+    pet_logits[1, 900] = 20.0  # not a pet class
+    pet, other = default_model.decide(pooled, pet_logits)
+    assert pet.label in CLASS_NAMES.values() and pet.pet_mass > 0.99
+    assert other.label == NEITHER and other.pet_mass < threshold
+    assert other.confidence == pytest.approx(1.0 - other.pet_mass)
+    assert not other.in_doubt
 
 
 def test_serving_needs_no_scikit_learn(extractor: FeatureExtractor) -> None:
@@ -258,7 +275,7 @@ def test_serving_needs_no_scikit_learn(extractor: FeatureExtractor) -> None:
         print(json.dumps({"p": [d.p_cat for d in decisions], "label": analysis.decision.label, "loaded": loaded}))
         """
     )
-    env = {**dict(__import__("os").environ), "GATO_CACHE_DIR": str(extractor.path.parent)}
+    env = {**os.environ, "GATO_CACHE_DIR": str(extractor.path.parent)}
     child = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False, env=env
     )
@@ -266,7 +283,7 @@ def test_serving_needs_no_scikit_learn(extractor: FeatureExtractor) -> None:
     result = json.loads(child.stdout.strip().splitlines()[-1])
     assert result["loaded"] == []
     assert all(0.0 <= p <= 1.0 for p in result["p"])
-    assert result["label"] in CLASS_NAMES.values()
+    assert result["label"] in {*CLASS_NAMES.values(), NEITHER}  # a flat orange square may well be "nenhum"
 
 
 def _copy_committed_version(default_model: PetModel, root: Path) -> Path:

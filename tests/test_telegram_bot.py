@@ -160,13 +160,14 @@ async def one_reply(fake: FakeTelegram, chat_id: int, message_id: int, timeout: 
     return found[0]
 
 
-def expected_answer(model: PetModel, data: bytes) -> str:
-    """The verdict text recomputed from the model, independently of the bot."""
-    analysis = model.analyze(prepare_image(data))
-    first = analysis.trace.activations[0]
-    n_fired = int(fired(model.head.weights.activation, first).sum())
-    decision = analysis.decision
-    return texts.photo_answer(decision.label, decision.confidence, n_fired, len(first), decision.logit)
+def assert_verdict(text: str | None, model: PetModel, data: bytes, label: str) -> None:
+    """The reply states ``label`` with the confidence bar and percentage the model gives these bytes."""
+    decision = model.analyze(prepare_image(data)).decision
+    assert decision.label == label
+    assert text is not None and f"é {label.upper()}!" in text.splitlines()[0], text
+    confidence = f"{texts.confidence_bar(decision.confidence)} {texts.confidence_pct(decision.confidence)} de confiança"
+    assert confidence in text.splitlines(), text
+    assert re.fullmatch(r"[▓░]{10} (mais de 99,9%|\d{1,3},\d%) de confiança", confidence)
 
 
 def expected_thread(model: PetModel, data: bytes) -> list[str]:
@@ -197,9 +198,7 @@ def test_cat_photo_gets_one_quoted_verdict_after_typing(service: ChatService, ph
             fake = bot.fake
             photo = fake.push_photo(CHAT, photos.cat)["message"]
             reply = await one_reply(fake, CHAT, photo["message_id"])
-        assert reply.text == expected_answer(service.engine.model, photos.cat)
-        assert "é GATO!" in reply.text
-        assert re.search(r"[▓░]{10} (mais de 99,9%|\d{1,3},\d%) de confiança", reply.text)
+        assert_verdict(reply.text, service.engine.model, photos.cat, "gato")
         assert fake.sent_texts(CHAT) == [reply.text]
         [send] = fake.calls_to("sendMessage")
         assert send.params["reply_parameters"]["message_id"] == photo["message_id"]
@@ -217,18 +216,19 @@ def test_dog_photo_is_cachorro(service: ChatService, photos: Photos) -> None:
         async with bot_running(service) as bot:
             photo = bot.fake.push_photo(CHAT, photos.dog)["message"]
             reply = await one_reply(bot.fake, CHAT, photo["message_id"])
-        assert reply.text is not None and "é CACHORRO!" in reply.text
-        assert reply.text == expected_answer(service.engine.model, photos.dog)
+        assert_verdict(reply.text, service.engine.model, photos.dog, "cachorro")
 
     run(scenario())
 
 
 def test_image_sent_as_document_is_answered(service: ChatService, photos: Photos) -> None:
+    png = png_of(photos.cat)
+
     async def scenario() -> None:
         async with bot_running(service) as bot:
-            doc = bot.fake.push_document(CHAT, png_of(photos.cat), "meu gato.png", "image/png")["message"]
+            doc = bot.fake.push_document(CHAT, png, "meu gato.png", "image/png")["message"]
             reply = await one_reply(bot.fake, CHAT, doc["message_id"])
-        assert reply.text is not None and "é GATO!" in reply.text
+        assert_verdict(reply.text, service.engine.model, png, "gato")
 
     run(scenario())
 

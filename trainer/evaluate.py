@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  gatos: {pct(metrics.accuracy_gato, 2)}  cachorros: {pct(metrics.accuracy_cachorro, 2)}")
     print(f"  erros: {cd} gatos chamados de cachorro, {dc} cachorros chamados de gato")
     right = sum(
-        1 for i, d in zip(kept, decisions, strict=True) if d.label != NEITHER and d.mlp_label == CLASS_NAMES[samples[i].label]
+        1
+        for i, d in zip(kept, decisions, strict=True)
+        if d.label != NEITHER and d.mlp_label == CLASS_NAMES[samples[i].label]
     )
     print(f"respondidas 'nenhum' por engano: {pct(float(neither.mean()), 2)} ({int(neither.sum())} de {len(neither)})")
     print(f"resposta final certa (gato/cachorro/nenhum): {pct(right / max(1, len(kept)), 2)}")

@@ -103,6 +103,8 @@ def train(
     timings: dict[str, float] = {}
     start = time.perf_counter()
     dataset = find_dataset(Path(data_dir))
+    if others_dir is None and (Path(data_dir) / "outros").is_dir():
+        others_dir = Path(data_dir) / "outros"  # approved "nenhum" corrections land here
     extractor = extractor or FeatureExtractor()
     cache = FeatureCache((cache_dir or default_cache_dir()) / "features.sqlite", extractor_id(extractor))
     try:
