@@ -12,6 +12,8 @@ import sys
 
 from bot.config import Settings
 from bot.service import ChatService
+from bot.state import StateError
+from petnet import texts
 from petnet.features import FeatureExtractor
 from petnet.head import HeadModelError
 from petnet.model import PACKAGED_MODELS, PetModel, load_current
@@ -71,12 +73,22 @@ def main(argv: list[str] | None = None) -> int:
         if not settings.telegram_token:
             print("TELEGRAM_TOKEN não está configurado (veja o README).", file=sys.stderr)
             return 2
-        run(build_service(settings))
+        try:
+            service = build_service(settings)
+        except StateError as exc:
+            log.error("cannot start: %s", exc)
+            print(texts.state_unusable(str(settings.state_path), str(exc)), file=sys.stderr)
+            return 2
+        run(service)
         return 0
     _logging(logging.WARNING)
     from bot.local_chat import LocalChat
 
-    service = build_service(settings)
+    try:
+        service = build_service(settings)
+    except StateError as exc:
+        print(texts.state_unusable(str(settings.state_path), str(exc)), file=sys.stderr)
+        return 2
     try:
         asyncio.run(LocalChat(service).run())
     except KeyboardInterrupt:

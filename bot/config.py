@@ -40,6 +40,7 @@ class Settings:
     workers: int = 2  # inference threads
     max_pending: int = 64  # photos waiting for a worker before "busy" replies
     thread_interval: float = 1.0  # seconds between the /explicar messages (Telegram: ~1 msg/s per chat)
+    chat_rate: float = 1.0  # sustained messages per second to one private chat (bursts of 5 allowed)
     progress_interval: float = 3.0  # seconds between edits of the retrain progress message
     group_photos: str = "all"  # "all" photos in groups, or only when the bot is "mention"ed / replied to
     download_limit: int = TELEGRAM_DOWNLOAD_LIMIT
@@ -73,6 +74,7 @@ class Settings:
             workers=max(1, int(get("GATO_WORKERS") or defaults.workers)),
             max_pending=max(1, int(get("GATO_MAX_PENDING") or defaults.max_pending)),
             thread_interval=float(get("GATO_THREAD_INTERVAL") or defaults.thread_interval),
+            chat_rate=float(get("GATO_CHAT_RATE") or defaults.chat_rate),
             progress_interval=float(get("GATO_PROGRESS_INTERVAL") or defaults.progress_interval),
             group_photos=(get("GATO_GROUP_PHOTOS") or defaults.group_photos).lower(),
         )

@@ -9,9 +9,8 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.constants import ChatAction, ChatType
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     BaseUpdateProcessor,
@@ -22,6 +21,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.rate_limit import ChatRateLimiter
 from bot.service import ChatService
 from petnet import texts
 
@@ -143,6 +143,10 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     except FileTooBig as exc:
         log.info("chat %s sent a file of %s bytes, over the download limit", message.chat_id, exc.size)
         await message.reply_text(texts.file_too_big(exc.size, service.settings.download_limit))
+        return
+    except NetworkError as exc:  # includes TimedOut; nothing was answered yet, so say so once
+        log.warning("download failed in chat %s: %s", message.chat_id, exc)
+        await message.reply_text(texts.DOWNLOAD_FAILED)
         return
     reply = await service.classify(_chat_key(update), data, f"tg:{file_id}")
     buttons = None
@@ -391,6 +395,11 @@ async def on_review_decision(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if isinstance(context.error, NetworkError):
+        # A timeout may hide a message that did arrive: telling the user "error" could contradict
+        # an answer they already got, and retrying blindly could answer twice. Log only.
+        log.warning("network error while handling an update: %s", context.error)
+        return
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_message is not None:
         try:
@@ -410,7 +419,7 @@ def build_application(service: ChatService, builder: ApplicationBuilder | None =
             raise ValueError("TELEGRAM_TOKEN is not set")
         builder = ApplicationBuilder().token(token)
     app = (
-        builder.rate_limiter(AIORateLimiter(max_retries=3))
+        builder.rate_limiter(ChatRateLimiter(service.settings.chat_rate))
         .concurrent_updates(PerChatUpdateProcessor())
         .build()
     )

@@ -24,7 +24,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PatchCollection
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle, FancyBboxPatch, Polygon, Rectangle
+from matplotlib.patches import Circle, Polygon, Rectangle
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
 
 from petnet.head import HeadTrace, HeadWeights, fired
@@ -35,18 +36,22 @@ from petnet.labels import CAT, CLASS_NAMES, DOG
 
 HEATMAP_TITLE = "Onde a rede olhou"
 HEATMAP_ANSWER = "resposta: {label}"
-HEATMAP_TOWARDS = "empurrou para {label}"
-HEATMAP_STRENGTH_NOTE = "cor forte = pesou muito · sem cor = quase nada"
+HEATMAP_TOWARDS_WORDS = "empurrou para"  # drawn above GATO / CACHORRO at each end of the colour key
+HEATMAP_NEUTRAL = "não pesou"  # the middle of the colour key
+HEATMAP_STRENGTH_NOTE = "quanto mais forte a cor, mais aquela parte pesou"
 HEATMAP_FLAT_NOTE = "nesta foto nenhuma parte pesou para um lado"
+LABEL_WORDS = {"gato": "GATO", "cachorro": "CACHORRO", "nenhum": "NEM GATO NEM CACHORRO"}
 
 NETWORK_TITLE = "Os neurônios desta foto"
 NETWORK_ANSWER = "A rede respondeu {label} ({confidence} de confiança)"
+NETWORK_ANSWER_OTHER = "A resposta foi: {label}"
 NETWORK_INPUT_TITLE = "Entrada"
 NETWORK_INPUT_COUNT = "{n} características"
 NETWORK_INPUT_NOTE = "claro = forte nesta foto"
 NETWORK_LAYER_TITLE = "{i}ª camada oculta"
 NETWORK_LAYER_COUNT = "{n} neurônios"
-NETWORK_LAYER_FIRED = "acesos: {fired} de {n}"
+NETWORK_LAYER_FIRED = "dispararam: {fired} de {n}"
+NETWORK_OUTPUT_COUNT = "1 neurônio"
 NETWORK_OUTPUT_TITLE = "Saída"
 NETWORK_OUTPUT_RULE = "a partir de 0,5 = gato"
 NETWORK_OUTPUT_Z = "soma z = {z}"
@@ -61,7 +66,9 @@ NETWORK_LEGEND_FIRED_OTHER = "disparou"
 NETWORK_LEGEND_QUIET = "ficou quieto"
 NETWORK_LEGEND_UP = "ligação que aumenta a soma (na saída: rumo a GATO)"
 NETWORK_LEGEND_DOWN = "ligação que diminui a soma (na saída: rumo a CACHORRO)"
-NETWORK_LEGEND_ONLY_STRONGEST = "só as ligações mais fortes desta foto aparecem; mais grossa = pesou mais"
+NETWORK_LEGEND_ONLY_STRONGEST = (
+    "Só aparecem as ligações que mais pesaram nesta foto (valor × peso); mais grossa = pesou mais."
+)
 
 CURVE_TITLE = "Como eu aprendi"
 CURVE_X_LABEL = "época (uma passada por todas as fotos de treino)"
@@ -86,15 +93,18 @@ MUTED_RGB: RGB = (160, 166, 184)
 LIT_DIM_RGB: RGB = (196, 164, 28)  # a neuron that barely fired
 LIT_RGB: RGB = (255, 244, 128)  # the layer's most active neuron
 UNLIT_RGB: RGB = (62, 68, 86)  # a neuron that did not fire
+LOSS_RGB: RGB = (255, 96, 110)  # the training curve: error in red
+ACCURACY_RGB: RGB = (72, 210, 130)  # and accuracy in green
 
 HEATMAP_SIDE = 448  # the photo's side in the heatmap picture: 2x the network's 224 crop, for phones
 HEATMAP_MAX_OPACITY = 0.72  # colour opacity where the photo's evidence is strongest
 HEATMAP_COMPRESS_LEVEL = 1
 
 NETWORK_WIDTH = 1200
-NETWORK_HEIGHT = 860
+NETWORK_HEIGHT = 900
 NETWORK_DPI = 100
-TOP_HIDDEN_LINKS = 40  # strongest a_i * w_ij drawn between consecutive layers (and from the inputs)
+TOP_INPUT_LINKS = 30  # strongest x_i * w_ij drawn from the inputs into the first hidden layer
+TOP_HIDDEN_LINKS = 40  # strongest a_i * w_ij drawn between consecutive hidden layers
 TOP_OUTPUT_LINKS = 20  # strongest a_j * w_j drawn into the output neuron
 
 CURVE_WIDTH = 1100
@@ -102,7 +112,7 @@ CURVE_HEIGHT = 680
 
 
 def label_word(label: str) -> str:
-    return label.upper()
+    return LABEL_WORDS.get(label, label.upper())
 
 
 def label_rgb(label: str) -> RGB:
@@ -254,30 +264,37 @@ def _evidence_colours(signed: np.ndarray, photo: np.ndarray) -> np.ndarray:
     The colour's opacity is proportional to |value|, so neutral regions show the photo itself.
     """
     alpha = np.minimum(np.abs(signed), 1.0).astype(np.float32) * HEATMAP_MAX_OPACITY
-    colour = np.where(signed[..., None] > 0, np.float32(GATO_RGB), np.float32(CACHORRO_RGB))
+    colour = np.where(signed[..., None] > 0, np.array(GATO_RGB, np.float32), np.array(CACHORRO_RGB, np.float32))
     out = photo.astype(np.float32)
     out += alpha[..., None] * (colour - out)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def _header_strip(width: int, label: str) -> np.ndarray:
-    height = round(width * 0.13)
+    height = round(width * 0.19)
     image = Image.new("RGB", (width, height), BOARD_RGB)
     draw = ImageDraw.Draw(image)
     pad = round(width * 0.035)
-    title_font = _font(round(width * 0.052), bold=True)
-    draw.text((pad, height / 2), HEATMAP_TITLE, font=title_font, fill=INK_RGB, anchor="lm")
+    draw.text(
+        (pad, round(height * 0.34)),
+        HEATMAP_TITLE,
+        font=_font(round(width * 0.055), bold=True),
+        fill=INK_RGB,
+        anchor="lm",
+    )
     answer = HEATMAP_ANSWER.format(label=label_word(label))
-    answer_font = _font(round(width * 0.040), bold=True)
-    draw.text((width - pad, height / 2), answer, font=answer_font, fill=label_rgb(label), anchor="rm")
+    size = round(width * 0.042)
+    while size > 8 and _text_width(draw, answer, _font(size, bold=True)) > width - 2 * pad:
+        size -= 1
+    draw.text((pad, round(height * 0.74)), answer, font=_font(size, bold=True), fill=label_rgb(label), anchor="lm")
     return np.asarray(image)
 
 
 def _legend_strip(width: int, flat: bool) -> np.ndarray:
-    height = round(width * 0.25)
+    height = round(width * 0.30)
     image = Image.new("RGB", (width, height), BOARD_RGB)
     pad = round(width * 0.035)
-    bar_top, bar_height = round(height * 0.12), round(height * 0.2)
+    bar_top, bar_height = round(height * 0.07), round(height * 0.13)
     bar_width = width - 2 * pad
     # The colour key is the overlay itself, drawn over a neutral grey: -1 .. 0 .. +1.
     t = np.linspace(-1.0, 1.0, bar_width, dtype=np.float32)
@@ -285,21 +302,18 @@ def _legend_strip(width: int, flat: bool) -> np.ndarray:
     bar = _evidence_colours(t[None, :], grey)
     image.paste(Image.fromarray(np.repeat(bar, bar_height, axis=0)), (pad, bar_top))
     draw = ImageDraw.Draw(image)
-    words_font = _font(round(width * 0.036), bold=True)
-    words_y = bar_top + bar_height + round(height * 0.08)
-    draw.text(
-        (pad, words_y), HEATMAP_TOWARDS.format(label=label_word(CLASS_NAMES[DOG])), font=words_font, fill=CACHORRO_RGB
-    )
-    draw.text(
-        (width - pad, words_y),
-        HEATMAP_TOWARDS.format(label=label_word(CLASS_NAMES[CAT])),
-        font=words_font,
-        fill=GATO_RGB,
-        anchor="ra",
-    )
-    note_font = _font(round(width * 0.032))
+    small = _font(round(width * 0.034))
+    bold = _font(round(width * 0.045), bold=True)
+    y1 = bar_top + bar_height + round(height * 0.05)
+    y2 = y1 + round(width * 0.042)
+    towards = HEATMAP_TOWARDS_WORDS
+    draw.text((pad, y1), towards, font=small, fill=MUTED_RGB, anchor="la")
+    draw.text((pad, y2), label_word(CLASS_NAMES[DOG]), font=bold, fill=CACHORRO_RGB, anchor="la")
+    draw.text((width - pad, y1), towards, font=small, fill=MUTED_RGB, anchor="ra")
+    draw.text((width - pad, y2), label_word(CLASS_NAMES[CAT]), font=bold, fill=GATO_RGB, anchor="ra")
+    draw.text((width / 2, y1), HEATMAP_NEUTRAL, font=small, fill=MUTED_RGB, anchor="ma")
     note = HEATMAP_FLAT_NOTE if flat else HEATMAP_STRENGTH_NOTE
-    draw.text((width / 2, height - round(height * 0.16)), note, font=note_font, fill=MUTED_RGB, anchor="mm")
+    draw.text((width / 2, height - round(height * 0.13)), note, font=small, fill=INK_RGB, anchor="mm")
     return np.asarray(image)
 
 
@@ -322,11 +336,17 @@ def _normalised(cam: np.ndarray) -> tuple[np.ndarray, bool]:
     return (values / peak).astype(np.float32), False
 
 
+@lru_cache(maxsize=8)
+def _solid(size: tuple[int, int], rgb: RGB) -> Image.Image:
+    return Image.new("RGB", size, rgb)
+
+
 def heatmap_overlay(pixels: np.ndarray, cam: np.ndarray) -> np.ndarray:
     """The photo (h, w, 3) uint8 with the signed map blended in, at the photo's own resolution.
 
     The map (any grid, e.g. 7x7) is stretched over the whole photo with bicubic interpolation,
-    cell centres on region centres, then normalised by the photo's own max |value|.
+    cell centres on region centres, and divided by the photo's own max |value|; then the warm or
+    blue colour is blended in with opacity proportional to |value| (Pillow's composite, in C).
     """
     photo = np.asarray(pixels)
     if photo.ndim != 3 or photo.shape[2] != 3:
@@ -336,21 +356,32 @@ def heatmap_overlay(pixels: np.ndarray, cam: np.ndarray) -> np.ndarray:
     grid = np.asarray(cam)
     if grid.ndim != 2 or grid.size == 0:
         raise ValueError(f"cam must be a non-empty 2-D grid, got shape {grid.shape}")
-    height, width = photo.shape[:2]
     signed, flat = _normalised(grid)
     if flat:
         return photo
-    field = Image.fromarray(signed, "F").resize((width, height), Image.Resampling.BICUBIC)
-    return _evidence_colours(np.asarray(field), photo)
+    size = (photo.shape[1], photo.shape[0])
+    field = np.asarray(Image.fromarray(signed, "F").resize(size, Image.Resampling.BICUBIC))
+    opacity = np.minimum(np.abs(field), 1.0) * (255.0 * HEATMAP_MAX_OPACITY) + 0.5
+    alpha = Image.fromarray(opacity.astype(np.uint8), "L")
+    towards_cat = Image.fromarray((field > 0).view(np.uint8) * np.uint8(255), "L")
+    colour = Image.composite(_solid(size, GATO_RGB), _solid(size, CACHORRO_RGB), towards_cat)
+    return np.asarray(Image.composite(colour, Image.fromarray(photo), alpha))
 
 
-def heatmap_png(pixels: np.ndarray, cam: np.ndarray, label: str, *, side: int = HEATMAP_SIDE) -> bytes:
+def heatmap_png(
+    pixels: np.ndarray,
+    cam: np.ndarray,
+    label: str,
+    *,
+    side: int = HEATMAP_SIDE,
+    compress_level: int = HEATMAP_COMPRESS_LEVEL,
+) -> bytes:
     """ "Onde a rede olhou": the square the network saw, coloured by which answer each region pushed.
 
     ``cam`` is the signed Grad-CAM (> 0 pushed towards gato, < 0 towards cachorro), e.g. from
     :func:`petnet.explain.gradcam`. Warm colour for gato, blue for cachorro, opacity proportional
     to |value| / max|value| of this photo; a header names the answer and a legend strip the colours.
-    The photo is drawn ``side`` pixels wide.
+    The photo is drawn ``side`` pixels wide; ``compress_level`` is zlib's (0 = stored: fastest, largest).
     """
     if side < 64:
         raise ValueError(f"side must be at least 64 pixels, got {side}")
@@ -358,7 +389,7 @@ def heatmap_png(pixels: np.ndarray, cam: np.ndarray, label: str, *, side: int = 
     flat = _normalised(np.asarray(cam))[1]
     height = max(1, round(side * blended.shape[0] / blended.shape[1]))
     enlarged = Image.fromarray(blended).resize((side, height), Image.Resampling.BICUBIC)
-    level = HEATMAP_COMPRESS_LEVEL
+    level = compress_level
     return encode_png(
         [_cached_header(side, label, level), np.asarray(enlarged), _cached_legend(side, flat, level)], level
     )
@@ -400,7 +431,7 @@ class NetworkLayout:
     output: NeuronMark
     links: list[Link]
     lit_rgb: RGB  # fill of a layer's most active neuron
-    lit_dim_rgb: RGB  # fill of a neuron that barely fired (fills of fired neurons run from this to lit_rgb)
+    lit_dim_rgb: RGB  # fill of a neuron that barely fired (fired fills run from this to lit_rgb)
     unlit_rgb: RGB  # fill of every neuron that did not fire
 
 
@@ -454,7 +485,7 @@ def _lit_rgb(level: float) -> RGB:
 
 
 def _strongest(contributions: np.ndarray, k: int) -> list[tuple[int, int, float]]:
-    """The k largest |contribution| entries (i, j, value) of a (sources, targets) matrix, largest first; zeros never."""
+    """The k largest |entries| (i, j, value) of a (sources, targets) matrix, largest first; never a zero."""
     flat = contributions.ravel()
     k = min(k, int(np.count_nonzero(flat)))
     if k <= 0:
@@ -468,22 +499,21 @@ def _strongest(contributions: np.ndarray, k: int) -> list[tuple[int, int, float]
 def _check_trace(trace: HeadTrace, weights: HeadWeights) -> None:
     if not 1 <= len(trace.activations) == len(weights.coefs) - 1:
         raise ValueError(
-            f"trace has {len(trace.activations)} hidden layers, weights {len(weights.coefs) - 1}; expected 1 or more"
+            f"trace has {len(trace.activations)} hidden layers and the weights {len(weights.coefs) - 1}; "
+            "they must agree and be at least 1"
         )
     for layer, (values, coefs) in enumerate(zip(trace.activations, weights.coefs, strict=False)):
-        if values.shape != (coefs.shape[1],):
-            raise ValueError(f"hidden layer {layer + 1}: {values.shape} values for {coefs.shape[1]} neurons")
+        if np.shape(values) != (coefs.shape[1],):
+            raise ValueError(f"hidden layer {layer + 1}: {np.shape(values)} values for {coefs.shape[1]} neurons")
 
 
-def network_png(
-    trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float
-) -> tuple[bytes, NetworkLayout]:
+def network_png(trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float) -> tuple[bytes, NetworkLayout]:
     """ "Os neurônios desta foto": the MLP as a diagram, every neuron lit by its real value for this photo.
 
     Left to right: the inputs (a grid, one cell per standardised feature, brighter = stronger in
     this photo), each hidden layer as a block of circles (lit = fired by ``fired(activation, a)``,
-    brighter = larger activation; unlit grey otherwise), the output neuron with its sigmoid value
-    and a gauge with the 0.5 line. Only the strongest connections of this photo are drawn
+    brighter = larger activation; grey otherwise), the output neuron with its sigmoid value and a
+    gauge with the 0.5 line. Only the strongest connections of this photo are drawn
     (|value * weight|: orange when it raises the next sum, blue when it lowers it; wider = larger).
     ``label`` and ``p_cat`` (calibrated P(gato)) are the bot's answer, written in the title.
     Returns the PNG and the layout of what was drawn.
@@ -492,7 +522,7 @@ def network_png(
     width, height, dpi = NETWORK_WIDTH, NETWORK_HEIGHT, NETWORK_DPI
     board = _rgb01(BOARD_RGB)
     figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor=board)
-    canvas = FigureCanvasAgg(figure)
+    FigureCanvasAgg(figure)
     ax = figure.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_axis_off()
 
@@ -513,66 +543,63 @@ def network_png(
     block_ws = [c * spacing for c, _ in shapes]
     gap = (width - 2 * margin - input_box_w - output_w - sum(block_ws)) / (n_layers + 1)
 
-    # The input grid.
+    # The input grid: one cell per feature, in feature order, row by row.
     columns, rows, cell = _input_grid_shape(len(inputs), input_box_w, bottom - top)
     grid_w, grid_h = columns * cell, rows * cell
     input_cx = margin + input_box_w / 2
     gx0, gy0 = input_cx - grid_w / 2, mid_y - grid_h / 2
     padded = np.full(columns * rows, np.nan)
     padded[: len(inputs)] = inputs
-    colours = matplotlib.colormaps["magma"](np.clip((padded.reshape(rows, columns) + 1.5) / 5.0, 0.0, 1.0))
+    shade = np.clip((padded.reshape(rows, columns) + 1.5) / 5.0, 0.0, 1.0)
+    colours = matplotlib.colormaps["magma"](np.nan_to_num(shade))
     colours[np.isnan(padded.reshape(rows, columns))] = board
-    ax.imshow(
-        colours, extent=(gx0, gx0 + grid_w, gy0 + grid_h, gy0), interpolation="nearest", aspect="auto", zorder=3
-    )
+    ax.imshow(colours, extent=(gx0, gx0 + grid_w, gy0 + grid_h, gy0), interpolation="nearest", aspect="auto", zorder=3)
 
     def input_centre(i: int) -> tuple[float, float]:
         return gx0 + (i % columns + 0.5) * cell, gy0 + (i // columns + 0.5) * cell
 
-    # Hidden-layer neuron centres.
+    # Hidden-layer neuron centres, row by row in each block.
     centres: list[list[tuple[float, float]]] = []
     block_x0s: list[float] = []
     x = margin + input_box_w + gap
     for (cols, rws), block_w, values in zip(shapes, block_ws, hidden, strict=True):
         y0 = mid_y - rws * spacing / 2
         block_x0s.append(x)
-        centres.append(
-            [(x + (k % cols + 0.5) * spacing, y0 + (k // cols + 0.5) * spacing) for k in range(len(values))]
-        )
+        centres.append([(x + (k % cols + 0.5) * spacing, y0 + (k // cols + 0.5) * spacing) for k in range(len(values))])
         x += block_w + gap
     output_x = x + output_w / 2
-    output_r = 62.0
+    output_r = 68.0
     output_y = mid_y - 70.0
 
-    # Links: the strongest value * weight between consecutive layers.
+    # Links: the strongest value * weight between consecutive layers, under everything else.
     links: list[Link] = []
     segments: list[tuple[tuple[float, float], tuple[float, float]]] = []
     source_values = [inputs, *hidden]
     for layer in range(n_layers + 1):
-        values = source_values[layer]
-        coefs = weights.coefs[layer]
-        top_k = TOP_OUTPUT_LINKS if layer == n_layers else TOP_HIDDEN_LINKS
-        for i, j, value in _strongest(values[:, None] * coefs, top_k):
+        top_k = TOP_INPUT_LINKS if layer == 0 else TOP_OUTPUT_LINKS if layer == n_layers else TOP_HIDDEN_LINKS
+        for i, j, value in _strongest(source_values[layer][:, None] * weights.coefs[layer], top_k):
             links.append(Link(layer, i, layer + 1, j, value))
             start = input_centre(i) if layer == 0 else centres[layer - 1][i]
             end = (output_x, output_y) if layer == n_layers else centres[layer][j]
             segments.append((start, end))
+    strongest_per_gap: dict[int, float] = {}
+    for link in links:
+        strongest_per_gap[link.source_layer] = max(
+            strongest_per_gap.get(link.source_layer, 0.0), abs(link.contribution)
+        )
     line_colours, line_widths = [], []
     for link in links:
-        same_gap = [abs(k.contribution) for k in links if k.source_layer == link.source_layer]
-        strength = abs(link.contribution) / max(same_gap)
-        line_colours.append(_rgb01(GATO_RGB if link.contribution > 0 else CACHORRO_RGB, 0.35 + 0.5 * strength))
-        line_widths.append(_pt(1.0 + 5.0 * strength))
+        strength = abs(link.contribution) / strongest_per_gap[link.source_layer]
+        line_colours.append(_rgb01(GATO_RGB if link.contribution > 0 else CACHORRO_RGB, 0.3 + 0.6 * strength))
+        line_widths.append(_pt(0.8 + 4.2 * strength))
     ax.add_collection(LineCollection(segments, colors=line_colours, linewidths=line_widths, zorder=1))
     # Where the input links start: a thin frame on those cells.
     for i in sorted({k.source for k in links if k.source_layer == 0}):
         cx, cy = input_centre(i)
-        ax.add_patch(
-            Rectangle(
-                (cx - cell / 2, cy - cell / 2), cell, cell, fill=False, edgecolor=_rgb01(INK_RGB), linewidth=_pt(1.5),
-                zorder=4,
-            )
-        )
+        frame = Rectangle((cx - cell / 2, cy - cell / 2), cell, cell, fill=False, edgecolor=_rgb01(INK_RGB))
+        frame.set_linewidth(_pt(1.5))
+        frame.set_zorder(4)
+        ax.add_patch(frame)
 
     # Neurons: a glow behind the fired ones, then the circles on top of every line.
     marks: list[list[NeuronMark]] = []
@@ -600,105 +627,93 @@ def network_png(
     ax.add_patch(Circle((output_x, output_y), output_r * 1.25, facecolor=_rgb01(out_rgb, 0.25), zorder=5))
     ax.add_patch(Circle((output_x, output_y), output_r, facecolor=_rgb01(out_rgb), zorder=6))
     value_text = _short_probability(raw)
+    ink, muted = _rgb01(INK_RGB), _rgb01(MUTED_RGB)
     ax.text(
-        output_x, output_y, value_text, fontsize=_pt(34 if len(value_text) <= 6 else 24), fontweight="bold",
-        color=_rgb01(INK_RGB), ha="center", va="center", zorder=7,
+        output_x,
+        output_y,
+        value_text,
+        fontsize=_pt(32 if len(value_text) <= 6 else 26),
+        fontweight="bold",
+        color=ink,
+        ha="center",
+        va="center",
+        zorder=7,
     )
-    ax.text(
-        output_x, output_y + output_r + 34, NETWORK_OUTPUT_Z.format(z=_num(trace.logit, 2)), fontsize=_pt(22),
-        color=_rgb01(MUTED_RGB), ha="center", va="center",
-    )
+    z_text = NETWORK_OUTPUT_Z.format(z=_num(trace.logit, 2))
+    ax.text(output_x, output_y + output_r + 34, z_text, fontsize=_pt(22), color=muted, ha="center", va="center")
     gauge_w, gauge_h = 220.0, 20.0
     gauge_x0, gauge_y = output_x - gauge_w / 2, output_y + output_r + 90
-    ax.add_patch(Rectangle((gauge_x0, gauge_y), gauge_w / 2, gauge_h, facecolor=_rgb01(CACHORRO_RGB, 0.55), zorder=2))
-    ax.add_patch(
-        Rectangle((output_x, gauge_y), gauge_w / 2, gauge_h, facecolor=_rgb01(GATO_RGB, 0.55), zorder=2)
-    )
-    ax.plot([output_x, output_x], [gauge_y - 8, gauge_y + gauge_h + 8], color=_rgb01(INK_RGB), linewidth=_pt(2.5))
-    ax.text(
-        output_x, gauge_y - 14, "0,5", fontsize=_pt(19), color=_rgb01(INK_RGB), ha="center", va="bottom"
-    )
+    ax.add_patch(Rectangle((gauge_x0, gauge_y), gauge_w / 2, gauge_h, facecolor=_rgb01(CACHORRO_RGB, 0.55)))
+    ax.add_patch(Rectangle((output_x, gauge_y), gauge_w / 2, gauge_h, facecolor=_rgb01(GATO_RGB, 0.55)))
+    ax.plot([output_x, output_x], [gauge_y - 8, gauge_y + gauge_h + 8], color=ink, linewidth=_pt(2.5))
+    ax.text(output_x, gauge_y - 14, "0,5", fontsize=_pt(19), color=ink, ha="center", va="bottom")
     marker_x = gauge_x0 + gauge_w * min(max(raw, 0.0), 1.0)
-    ax.add_patch(
-        Polygon(
-            [(marker_x - 11, gauge_y + gauge_h + 18), (marker_x + 11, gauge_y + gauge_h + 18),
-             (marker_x, gauge_y + gauge_h + 1)],
-            closed=True, facecolor=_rgb01(INK_RGB), zorder=4,
+    marker_y = gauge_y + gauge_h
+    triangle = [(marker_x - 11, marker_y + 18), (marker_x + 11, marker_y + 18), (marker_x, marker_y + 1)]
+    ax.add_patch(Polygon(triangle, closed=True, facecolor=ink, zorder=4))
+    for text, rgb, x_at, align in (
+        (NETWORK_GAUGE_LOW, CACHORRO_RGB, gauge_x0, "left"),
+        (NETWORK_GAUGE_HIGH, GATO_RGB, gauge_x0 + gauge_w, "right"),
+    ):
+        ax.text(
+            x_at, marker_y + 34, text, fontsize=_pt(20), color=_rgb01(rgb), ha=align, va="center", fontweight="bold"
         )
-    )
-    ax.text(
-        gauge_x0, gauge_y + gauge_h + 34, NETWORK_GAUGE_LOW, fontsize=_pt(20), color=_rgb01(CACHORRO_RGB),
-        ha="left", va="center", fontweight="bold",
-    )
-    ax.text(
-        gauge_x0 + gauge_w, gauge_y + gauge_h + 34, NETWORK_GAUGE_HIGH, fontsize=_pt(20), color=_rgb01(GATO_RGB),
-        ha="right", va="center", fontweight="bold",
-    )
-    ax.text(
-        output_x, gauge_y + gauge_h + 72, NETWORK_OUTPUT_RULE, fontsize=_pt(20), color=_rgb01(INK_RGB),
-        ha="center", va="center",
-    )
+    ax.text(output_x, marker_y + 72, NETWORK_OUTPUT_RULE, fontsize=_pt(20), color=ink, ha="center", va="center")
 
     # Captions above and below each column.
     def caption(cx: float, title: str, subtitle: str) -> None:
-        ax.text(cx, top - 62, title, fontsize=_pt(25), fontweight="bold", color=_rgb01(INK_RGB), ha="center",
-                va="center")
-        ax.text(cx, top - 30, subtitle, fontsize=_pt(21), color=_rgb01(MUTED_RGB), ha="center", va="center")
+        ax.text(cx, top - 62, title, fontsize=_pt(25), fontweight="bold", color=ink, ha="center", va="center")
+        ax.text(cx, top - 30, subtitle, fontsize=_pt(21), color=muted, ha="center", va="center")
 
     caption(input_cx, NETWORK_INPUT_TITLE, NETWORK_INPUT_COUNT.format(n=_num(len(inputs), 0)))
-    ax.text(input_cx, bottom + 26, NETWORK_INPUT_NOTE, fontsize=_pt(20), color=_rgb01(MUTED_RGB), ha="center",
-            va="center")
+    ax.text(input_cx, bottom + 26, NETWORK_INPUT_NOTE, fontsize=_pt(20), color=muted, ha="center", va="center")
     for layer, (x0, block_w, values, layer_marks) in enumerate(zip(block_x0s, block_ws, hidden, marks, strict=True)):
         cx = x0 + block_w / 2
         caption(cx, NETWORK_LAYER_TITLE.format(i=layer + 1), NETWORK_LAYER_COUNT.format(n=_num(len(values), 0)))
         n_fired = sum(m.fired for m in layer_marks)
-        block_bottom = max(m.y for m in layer_marks) + spacing / 2
+        below = max(m.y for m in layer_marks) + spacing / 2 + 26
+        fired_text = NETWORK_LAYER_FIRED.format(fired=_num(n_fired, 0), n=_num(len(values), 0))
         ax.text(
-            cx, block_bottom + 26, NETWORK_LAYER_FIRED.format(fired=n_fired, n=len(values)), fontsize=_pt(21),
-            fontweight="bold", color=_rgb01(LIT_RGB), ha="center", va="center",
+            cx, below, fired_text, fontsize=_pt(21), fontweight="bold", color=_rgb01(LIT_RGB), ha="center", va="center"
         )
-    caption(output_x, NETWORK_OUTPUT_TITLE, "σ(z)")
+    caption(output_x, NETWORK_OUTPUT_TITLE, NETWORK_OUTPUT_COUNT)
 
     # Title with the decision.
-    ax.text(margin, 44, NETWORK_TITLE, fontsize=_pt(36), fontweight="bold", color=_rgb01(INK_RGB), ha="left",
-            va="center")
+    ax.text(margin, 44, NETWORK_TITLE, fontsize=_pt(36), fontweight="bold", color=ink, ha="left", va="center")
     confidence = p_cat if label == CLASS_NAMES[CAT] else 1.0 - p_cat
     answer = NETWORK_ANSWER.format(label=label_word(label), confidence=_percent(confidence))
-    ax.text(margin, 94, answer, fontsize=_pt(27), color=_rgb01(label_rgb(label)), ha="left", va="center",
-            fontweight="bold")
+    if label not in (CLASS_NAMES[CAT], CLASS_NAMES[DOG]):
+        answer = NETWORK_ANSWER_OTHER.format(label=label_word(label))
+    ax.text(
+        margin, 94, answer, fontsize=_pt(27), color=_rgb01(label_rgb(label)), ha="left", va="center", fontweight="bold"
+    )
 
-    # Legend.
-    legend_y = 760.0
+    # Legend: what a lit circle and each colour of line mean.
+    legend_y = 768.0
     fired_words = NETWORK_LEGEND_FIRED.get(weights.activation, NETWORK_LEGEND_FIRED_OTHER)
-    items = [(LIT_RGB, fired_words), (UNLIT_RGB, NETWORK_LEGEND_QUIET)]
-    lx = margin
-    for rgb, words in items:
-        ax.add_patch(Circle((lx + 12, legend_y), 12, facecolor=_rgb01(rgb), zorder=6))
-        ax.text(lx + 34, legend_y, words, fontsize=_pt(21), color=_rgb01(INK_RGB), ha="left", va="center")
-        lx += 380
+    for row, (rgb, words) in enumerate(((LIT_RGB, fired_words), (UNLIT_RGB, NETWORK_LEGEND_QUIET))):
+        ly = legend_y + row * 38
+        ax.add_patch(Circle((margin + 13, ly), 13, facecolor=_rgb01(rgb), zorder=6))
+        ax.text(margin + 36, ly, words, fontsize=_pt(22), color=ink, ha="left", va="center")
+    second = 430.0
     for row, (rgb, words) in enumerate(((GATO_RGB, NETWORK_LEGEND_UP), (CACHORRO_RGB, NETWORK_LEGEND_DOWN))):
-        ly = legend_y + 36 + row * 32
-        ax.plot([margin, margin + 26], [ly, ly], color=_rgb01(rgb), linewidth=_pt(5), solid_capstyle="butt")
-        ax.text(margin + 34, ly, words, fontsize=_pt(21), color=_rgb01(INK_RGB), ha="left", va="center")
-    ax.text(width - margin, legend_y, NETWORK_LEGEND_ONLY_STRONGEST, fontsize=_pt(18), color=_rgb01(MUTED_RGB),
-            ha="right", va="center")
+        ly = legend_y + row * 38
+        ax.plot([second, second + 28], [ly, ly], color=_rgb01(rgb), linewidth=_pt(6), solid_capstyle="butt")
+        ax.text(second + 38, ly, words, fontsize=_pt(22), color=ink, ha="left", va="center")
+    ax.text(margin, legend_y + 84, NETWORK_LEGEND_ONLY_STRONGEST, fontsize=_pt(20), color=muted, ha="left", va="center")
 
     ax.set_xlim(0, width)
     ax.set_ylim(height, 0)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, facecolor=board)
 
-    # Where the centres landed in the PNG (display y grows upwards; PNG rows grow downwards).
-    def to_png(xy: tuple[float, float]) -> tuple[float, float]:
-        px, py = ax.transData.transform(xy)
-        return float(px), float(height - py)
+    # Where the centres landed in the PNG (display y grows upwards, PNG rows downwards).
+    def to_png(mark: NeuronMark) -> NeuronMark:
+        px, py = ax.transData.transform((mark.x, mark.y))
+        return NeuronMark(float(px), float(height - py), mark.radius, mark.value, mark.fired, mark.rgb)
 
-    placed = []
-    for layer_marks in marks:
-        placed.append([NeuronMark(*to_png((m.x, m.y)), m.radius, m.value, m.fired, m.rgb) for m in layer_marks])
-    ox, oy = to_png((output_x, output_y))
-    output_mark = NeuronMark(ox, oy, output_r, raw, raw >= 0.5, out_rgb)
-    del canvas
+    placed = [[to_png(m) for m in layer_marks] for layer_marks in marks]
+    output_mark = to_png(NeuronMark(output_x, output_y, output_r, raw, raw >= 0.5, out_rgb))
     layout = NetworkLayout(width, height, placed, output_mark, links, LIT_RGB, LIT_DIM_RGB, UNLIT_RGB)
     return buffer.getvalue(), layout
 
@@ -706,26 +721,32 @@ def network_png(
 # --- "Como eu aprendi": the training curve -----------------------------------------------------------
 
 
-def _finite(values: list[float]) -> tuple[np.ndarray, np.ndarray]:
-    """1-based epochs and values, without the epochs whose value is NaN or infinite."""
+def _series(values: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """1-based epochs and values, NaN where a value is missing or infinite (the line breaks there)."""
     array = np.asarray(values, np.float64).reshape(-1)
-    epochs = np.arange(1, len(array) + 1)
-    keep = np.isfinite(array)
-    return epochs[keep], array[keep]
+    return np.arange(1, len(array) + 1), np.where(np.isfinite(array), array, np.nan)
+
+
+def _tick_decimals(ticks: np.ndarray) -> int:
+    """The fewest decimals that write every tick exactly (0,025 as "0,025", never "0,03")."""
+    for decimals in range(7):
+        if np.allclose(np.round(ticks, decimals), ticks, rtol=0, atol=1e-9):
+            return decimals
+    return 6
 
 
 def training_curve_png(loss: list[float], val_accuracy: list[float]) -> bytes:
     """ "Como eu aprendi": training loss per epoch (left axis) and validation accuracy in % (right axis).
 
-    Epochs are counted from 1. NaN or infinite values are left out (a line stops there), one
+    Epochs are counted from 1. NaN or infinite values are left out (the line breaks there), one
     epoch is drawn as points, and no epochs at all as empty axes with a note.
     """
     dpi = NETWORK_DPI
     board, ink, muted = _rgb01(BOARD_RGB), _rgb01(INK_RGB), _rgb01(MUTED_RGB)
-    loss_colour, accuracy_colour = _rgb01(CACHORRO_RGB), _rgb01(GATO_RGB)
+    loss_colour, accuracy_colour = _rgb01(LOSS_RGB), _rgb01(ACCURACY_RGB)
     figure = Figure(figsize=(CURVE_WIDTH / dpi, CURVE_HEIGHT / dpi), dpi=dpi, facecolor=board)
-    canvas = FigureCanvasAgg(figure)
-    ax = figure.add_axes((0.1, 0.16, 0.78, 0.68))
+    FigureCanvasAgg(figure)
+    ax = figure.add_axes((0.1, 0.14, 0.78, 0.66))
     right = ax.twinx()
     for axis in (ax, right):
         axis.set_facecolor(board)
@@ -734,61 +755,93 @@ def training_curve_png(loss: list[float], val_accuracy: list[float]) -> bytes:
         axis.tick_params(colors=ink, labelsize=_pt(19), length=6)
     right.patch.set_visible(False)
 
-    loss_epochs, loss_values = _finite(loss)
-    accuracy_epochs, accuracy_values = _finite(val_accuracy)
-    n_epochs = max(len(loss), len(val_accuracy))
+    loss_epochs, loss_values = _series(loss)
+    accuracy_epochs, accuracy_values = _series(val_accuracy)
+    loss_known, accuracy_known = ~np.isnan(loss_values), ~np.isnan(accuracy_values)
+    n_epochs = max(len(loss_values), len(accuracy_values))
     handles = []
-    if len(loss_values):
+    if loss_known.any():
         (line,) = ax.plot(
-            loss_epochs, loss_values, color=loss_colour, linewidth=_pt(4), marker="o", markersize=_pt(9),
+            loss_epochs,
+            loss_values,
+            color=loss_colour,
+            linewidth=_pt(4),
+            marker="o",
+            markersize=_pt(9),
             label=CURVE_LOSS_LEGEND,
         )
         handles.append(line)
-        ax.set_ylim(0, max(float(loss_values.max()) * 1.12, 1e-6))
+        ax.set_ylim(0, max(float(np.nanmax(loss_values)) * 1.12, 1e-6))
+        last_epoch, last_loss = float(loss_epochs[loss_known][-1]), float(loss_values[loss_known][-1])
         ax.annotate(
-            CURVE_FINAL_LOSS.format(value=_num(float(loss_values[-1]), 4)),
-            (float(loss_epochs[-1]), float(loss_values[-1])), xytext=(0, 22), textcoords="offset pixels",
-            ha="right", va="bottom", fontsize=_pt(19), color=loss_colour, fontweight="bold",
+            CURVE_FINAL_LOSS.format(value=_num(last_loss, 4)),
+            (last_epoch, last_loss),
+            xytext=(0, 22),
+            textcoords="offset pixels",
+            ha="right",
+            va="bottom",
+            fontsize=_pt(19),
+            color=loss_colour,
+            fontweight="bold",
         )
-    if len(accuracy_values):
+    if accuracy_known.any():
         percent = 100 * accuracy_values
         (line,) = right.plot(
-            accuracy_epochs, percent, color=accuracy_colour, linewidth=_pt(4), marker="s", markersize=_pt(9),
+            accuracy_epochs,
+            percent,
+            color=accuracy_colour,
+            linewidth=_pt(4),
+            marker="s",
+            markersize=_pt(9),
             label=CURVE_ACCURACY_LEGEND,
         )
         handles.append(line)
-        low = float(np.clip(math.floor((float(percent.min()) - 5) / 10) * 10, 0, 90))
+        low = float(np.clip(math.floor((float(np.nanmin(percent)) - 5) / 10) * 10, 0, 90))
         right.set_ylim(low, 101)
+        last_epoch, last_percent = float(accuracy_epochs[accuracy_known][-1]), float(percent[accuracy_known][-1])
         right.annotate(
-            CURVE_FINAL_ACCURACY.format(value=f"{_num(float(percent[-1]), 1)}%"),
-            (float(accuracy_epochs[-1]), float(percent[-1])), xytext=(0, -22), textcoords="offset pixels",
-            ha="right", va="top", fontsize=_pt(19), color=accuracy_colour, fontweight="bold",
+            CURVE_FINAL_ACCURACY.format(value=f"{_num(last_percent, 1)}%"),
+            (last_epoch, last_percent),
+            xytext=(0, -22),
+            textcoords="offset pixels",
+            ha="right",
+            va="top",
+            fontsize=_pt(19),
+            color=accuracy_colour,
+            fontweight="bold",
         )
     else:
         right.set_ylim(0, 101)
     if n_epochs:
         ax.set_xlim(0.5, n_epochs + 0.5)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=10, integer=True, min_n_ticks=1))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True, min_n_ticks=1))
     else:
         ax.set_xlim(0.5, 1.5)
         ax.set_xticks([1])
+        ax.text(0.5, 0.5, CURVE_EMPTY, transform=ax.transAxes, ha="center", va="center", fontsize=_pt(24), color=ink)
+    if not loss_known.any():
         ax.set_ylim(0, 1)
-        ax.text(0.5, 0.5, CURVE_EMPTY, transform=ax.transAxes, ha="center", va="center", fontsize=_pt(24),
-                color=ink)
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: _num(v, 2 if v < 10 else 0)))
-    right.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{_num(v, 0)}%"))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=7, steps=[1, 2, 2.5, 5, 10]))
+    decimals = _tick_decimals(ax.get_yticks())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _num(v, decimals)))
+    right.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    right_decimals = _tick_decimals(right.get_yticks())
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{_num(v, right_decimals)}%"))
     ax.set_xlabel(CURVE_X_LABEL, fontsize=_pt(21), color=ink)
     ax.set_ylabel(CURVE_LOSS_LABEL, fontsize=_pt(21), color=loss_colour)
     right.set_ylabel(CURVE_ACCURACY_LABEL, fontsize=_pt(21), color=accuracy_colour)
     ax.grid(True, color=_rgb01(UNLIT_RGB), linewidth=_pt(1))
     figure.text(0.1, 0.93, CURVE_TITLE, fontsize=_pt(34), fontweight="bold", color=ink, ha="left", va="center")
     if handles:
-        legend = ax.legend(
-            handles=handles, loc="center right", fontsize=_pt(19), facecolor=board, edgecolor=muted, labelcolor=ink,
-            framealpha=0.9,
+        figure.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(0.09, 0.875),
+            ncol=2,
+            fontsize=_pt(19),
+            frameon=False,
+            labelcolor=ink,
         )
-        legend.set_zorder(10)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, facecolor=board)
-    del canvas
     return buffer.getvalue()

@@ -456,6 +456,7 @@ NOT_A_PHOTO = "Eu só entendo fotos 🙂 Me manda uma foto de um gato ou de um c
 UNKNOWN_COMMAND = "Não conheço esse comando. Veja o que eu sei fazer em /ajuda."
 NOTHING_TO_EXPLAIN = "Ainda não classifiquei nenhuma foto aqui. Mande uma foto e depois use /explicar!"
 EXPLAIN_PHOTO_GONE = "Não consegui recuperar aquela foto para explicar. Pode mandá-la de novo?"
+DOWNLOAD_FAILED = "Não consegui baixar a sua foto do Telegram agora (a rede demorou). Pode mandar de novo?"
 BUSY = "Estou com muitas fotos na fila agora. Tenta de novo em alguns segundos?"
 INTERNAL_ERROR = "Ops, algo deu errado do meu lado. Já avisei quem cuida de mim; tenta de novo daqui a pouco?"
 
@@ -546,6 +547,14 @@ ADD_USAGE = "Use respondendo a uma foto: /adicionar gato ou /adicionar cachorro"
 
 def photo_added(label: str, total: int) -> str:
     return f"📥 Foto guardada como {label}. Agora a pasta de {label}s tem {integer(total)} fotos. Use /retreinar quando quiser."
+
+
+def state_unusable(path: str, detail: str) -> str:
+    return (
+        f"Não consegui abrir o arquivo de estado {path} ({detail}). Nada foi apagado. "
+        "Se outro bot estiver usando esse arquivo, pare-o; se estiver corrompido, guarde uma cópia e "
+        "aponte GATO_STATE para um arquivo novo."
+    )
 
 
 # --- local chat -------------------------------------------------------------------------------------

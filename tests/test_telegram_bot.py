@@ -170,6 +170,27 @@ def assert_verdict(text: str | None, model: PetModel, data: bytes, label: str) -
     assert re.fullmatch(r"[▓░]{10} (mais de 99,9%|\d{1,3},\d%) de confiança", confidence)
 
 
+async def command_reply(
+    fake: FakeTelegram,
+    chat_id: int,
+    text: str,
+    *,
+    reply_to: int | None = None,
+    only: bool = True,
+    timeout: float = 10.0,
+) -> OutMessage:
+    """Send ``text`` and return the bot's next message in that chat (command answers in a private
+    chat are not quoted, so they are found by order); with ``only``, check nothing else follows."""
+    before = len(fake.sent_messages(chat_id))
+    fake.push_text(chat_id, text, reply_to_message_id=reply_to)
+    await fake.wait_for(lambda: len(fake.sent_messages(chat_id)) > before, timeout=timeout, message=f"after {text}")
+    if only:
+        await asyncio.sleep(QUIET)
+        extra = [m.text for m in fake.sent_messages(chat_id)[before + 1 :]]
+        assert extra == [], f"more than one answer to {text}: {extra}"
+    return fake.sent_messages(chat_id)[before]
+
+
 def expected_thread(model: PetModel, data: bytes) -> list[str]:
     return texts.explanation_thread(explain(model.analyze(prepare_image(data)), model.head.weights, model.card))
 
@@ -313,17 +334,14 @@ def test_explicar_alone_explains_the_chats_last_photo(service: ChatService, phot
 def test_explicar_with_nothing_classified(service: ChatService) -> None:
     async def scenario() -> None:
         async with bot_running(service) as bot:
-            command = bot.fake.push_text(CHAT, "/explicar")["message"]["message_id"]
-            reply = await one_reply(bot.fake, CHAT, command)
+            reply = await command_reply(bot.fake, CHAT, "/explicar")
         assert reply.text == texts.NOTHING_TO_EXPLAIN
         assert bot.fake.calls_to("getFile") == []
 
     run(scenario())
 
 
-def test_explicar_after_restart_downloads_the_photo_again(
-    gato_cache_dir: Path, tmp_path: Path, photos: Photos
-) -> None:
+def test_explicar_after_restart_downloads_the_photo_again(gato_cache_dir: Path, tmp_path: Path, photos: Photos) -> None:
     """Stop the bot, start a new service + application on the same state file and model store:
     /explicar alone still explains the last photo, fetched again by its Telegram file_id."""
     settings = make_settings(tmp_path, gato_cache_dir)
@@ -468,6 +486,7 @@ def check_numbers(model: PetModel, data: bytes, verdict: str, posts: list[str]) 
     assert_shown(z_shown, float(pre[0][j]), "neuron z")
     assert_shown(grab(rf": ({NUMBER})\. Ele", posts[3])[0], float(post[0][j]), "neuron activation")
     assert ("Ele disparou!" in posts[3]) == bool(fired(weights.activation, post[0][j : j + 1])[0])
+
     # ... and it is the neuron that pushed hardest towards the answer (finite differences)
     def logit_from_first(a1: np.ndarray) -> float:
         hidden = a1
@@ -525,9 +544,8 @@ def test_modelo_shows_version_and_accuracy(service: ChatService) -> None:
 
     async def scenario() -> None:
         async with bot_running(service) as bot:
-            command = bot.fake.push_text(CHAT, "/modelo")["message"]["message_id"]
-            reply = await one_reply(bot.fake, CHAT, command)
-        assert reply.text == texts.model_summary(card)
+            reply = await command_reply(bot.fake, CHAT, "/modelo")
+        assert reply.text is not None and reply.text.startswith(texts.model_summary(card))
         assert card.version in reply.text
         assert texts.pct(card.val.accuracy, 1) in reply.text
 
@@ -537,8 +555,7 @@ def test_modelo_shows_version_and_accuracy(service: ChatService) -> None:
 def test_unknown_command(service: ChatService) -> None:
     async def scenario() -> None:
         async with bot_running(service) as bot:
-            command = bot.fake.push_text(CHAT, "/xyz")["message"]["message_id"]
-            reply = await one_reply(bot.fake, CHAT, command)
+            reply = await command_reply(bot.fake, CHAT, "/xyz")
         assert reply.text == texts.UNKNOWN_COMMAND
 
     run(scenario())
@@ -583,8 +600,7 @@ def test_admin_commands_refused_to_others_with_a_warning(
             photo_id = bot.fake.push_photo(CHAT, photos.cat)["message"]["message_id"]
             await one_reply(bot.fake, CHAT, photo_id)
             text = f"/{command} gato" if command == "adicionar" else f"/{command}"
-            sent = bot.fake.push_text(CHAT, text, reply_to_message_id=photo_id)["message"]["message_id"]
-            reply = await one_reply(bot.fake, CHAT, sent)
+            reply = await command_reply(bot.fake, CHAT, text, reply_to=photo_id)
         assert reply.text == texts.NOT_ADMIN
         assert bot.fake.calls_to("editMessageText") == []
 
@@ -605,11 +621,11 @@ def test_admin_adicionar_stores_the_photo_under_a_generated_name(service: ChatSe
             fake = bot.fake
             photo_id = fake.push_photo(ADMIN, photos.cat)["message"]["message_id"]
             await one_reply(fake, ADMIN, photo_id)
-            first = fake.push_text(ADMIN, "/adicionar gato", reply_to_message_id=photo_id)["message"]["message_id"]
-            assert (await one_reply(fake, ADMIN, first)).text == texts.photo_added("gato", 1)
+            first = await command_reply(fake, ADMIN, "/adicionar gato", reply_to=photo_id)
+            assert first.text == texts.photo_added("gato", 1)
             # the same photo again is not stored twice
-            again = fake.push_text(ADMIN, "/adicionar gato", reply_to_message_id=photo_id)["message"]["message_id"]
-            assert (await one_reply(fake, ADMIN, again)).text == texts.photo_added("gato", 1)
+            again = await command_reply(fake, ADMIN, "/adicionar gato", reply_to=photo_id)
+            assert again.text == texts.photo_added("gato", 1)
 
     run(scenario())
     [stored] = [p for p in data_dir.rglob("*") if p.is_file()]
@@ -628,8 +644,8 @@ def test_admin_adicionar_ignores_a_hostile_document_name(service: ChatService, p
             fake = bot.fake
             doc_id = fake.push_document(ADMIN, png, "../../../escape.png", "image/png")["message"]["message_id"]
             await one_reply(fake, ADMIN, doc_id)
-            command = fake.push_text(ADMIN, "/adicionar cachorro", reply_to_message_id=doc_id)["message"]
-            assert (await one_reply(fake, ADMIN, command["message_id"])).text == texts.photo_added("cachorro", 1)
+            added = await command_reply(fake, ADMIN, "/adicionar cachorro", reply_to=doc_id)
+            assert added.text == texts.photo_added("cachorro", 1)
 
     run(scenario())
     files = [p for p in data_dir.parent.rglob("*") if p.is_file() and p.suffix == ".png"]
@@ -704,40 +720,38 @@ class RetrainFlow:
     env_cache_dir: Path
 
 
-async def _text_reply(fake: FakeTelegram, chat_id: int, text: str, timeout: float = 10.0) -> OutMessage:
-    message_id = fake.push_text(chat_id, text)["message"]["message_id"]
-    await fake.wait_for(lambda: replies_to(fake, chat_id, message_id), timeout=timeout)
-    return replies_to(fake, chat_id, message_id)[0]
+def promoted_text(row: dict[str, object]) -> str:
+    """texts.retrain_promoted for a forced retrain, from its row in the state's retrain history."""
+    old, new = row["old_accuracy"], row["new_accuracy"]
+    assert isinstance(new, float) and (old is None or isinstance(old, float))
+    return texts.retrain_promoted(str(row["version"]), old, new, True)
 
 
 async def _retrain_flow(service: ChatService, photo: bytes, env_cache_dir: Path) -> RetrainFlow:
     fake = FakeTelegram()
     async with bot_running(service, fake):
         old_version = service.engine.model.version
-        old_model_text = (await _text_reply(fake, ADMIN, "/modelo")).text or ""
-        command = fake.push_text(ADMIN, "/retreinar forcar")["message"]["message_id"]
-        await fake.wait_for(lambda: replies_to(fake, ADMIN, command) and service.retrainer.running, timeout=10)
-        progress = replies_to(fake, ADMIN, command)[0]
+        old_model_text = (await command_reply(fake, ADMIN, "/modelo")).text or ""
+        progress = await command_reply(fake, ADMIN, "/retreinar forcar", only=False)
+        await fake.wait_for(lambda: service.retrainer.running, timeout=10)
 
         photo_id = fake.push_photo(ADMIN, photo)["message"]["message_id"]
         pushed = time.monotonic()
         await fake.wait_for(lambda: replies_to(fake, ADMIN, photo_id), timeout=20)
         replied = time.monotonic()
         photo_reply = replies_to(fake, ADMIN, photo_id)[0]
-        busy = await _text_reply(fake, ADMIN, "/retreinar")
-        revert_busy = await _text_reply(fake, ADMIN, "/reverter")
+        busy = await command_reply(fake, ADMIN, "/retreinar", only=False)
+        revert_busy = await command_reply(fake, ADMIN, "/reverter", only=False)
 
         await fake.wait_for(lambda: not service.retrainer.running, timeout=150)
         [row] = service.state.retrains()
-        final = texts.retrain_promoted(
-            str(row["version"]), row["old_accuracy"], float(row["new_accuracy"]), True  # type: ignore[arg-type]
-        )
+        final = promoted_text(row)
         await fake.wait_for(lambda: fake.message(ADMIN, progress.message_id)["text"] == final, timeout=10)
         finished = next(c for c in fake.calls_to("editMessageText") if c.params["text"] == final).time
 
-        after_retrain = (await _text_reply(fake, ADMIN, "/modelo")).text or ""
-        revert_reply = (await _text_reply(fake, ADMIN, "/reverter")).text or ""
-        after_revert = (await _text_reply(fake, ADMIN, "/modelo")).text or ""
+        after_retrain = (await command_reply(fake, ADMIN, "/modelo")).text or ""
+        revert_reply = (await command_reply(fake, ADMIN, "/reverter")).text or ""
+        after_revert = (await command_reply(fake, ADMIN, "/modelo")).text or ""
     return RetrainFlow(
         service, fake, old_version, old_model_text, progress.message_id, pushed, photo_reply, replied, busy,
         revert_busy, finished, after_retrain, revert_reply, after_revert, env_cache_dir,
@@ -765,12 +779,12 @@ def retrain_flow(
         (cache / name).symlink_to(gato_cache_dir / name)
     env_cache = root / "default-cache"
     settings = make_settings(root, cache)
-    photo = pick_photos("val", "gatos", 1)[0].read_bytes()
+    cat = pick_photos("val", "gatos", 1)[0].read_bytes()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GATO_CACHE_DIR", str(env_cache))
         service = build_service(settings)
         try:
-            flow = asyncio.run(asyncio.wait_for(_retrain_flow(service, photo, env_cache), 240))
+            flow = asyncio.run(asyncio.wait_for(_retrain_flow(service, cat, env_cache), 240))
         except BaseException:
             service.engine.close()
             service.state.close()
@@ -791,7 +805,7 @@ def test_retrain_progress_is_edited_in_place_and_ends_promoted(retrain_flow: Ret
     assert len(stages) >= 2, [c.params["text"] for c in edits]
     [row] = flow.service.state.retrains()
     assert row["outcome"] == "promoted" and row["forced"] == 1 and row["admin"] == f"telegram:{ADMIN}"
-    final = texts.retrain_promoted(str(row["version"]), row["old_accuracy"], float(row["new_accuracy"]), True)  # type: ignore[arg-type]
+    final = promoted_text(row)
     assert "em serviço (forçado)" in final
     assert edits[-1].params["text"] == final  # nothing overwrote the result afterwards
     assert fake.message(ADMIN, flow.progress_id)["text"] == final
@@ -803,7 +817,7 @@ def test_modelo_shows_the_new_version_after_retrain(retrain_flow: RetrainFlow) -
     assert new_version != retrain_flow.old_version
     store = retrain_flow.service.engine.store
     card = ModelCard.load(store.version_dir(new_version) / "card.json")
-    assert retrain_flow.model_text_after_retrain == texts.model_summary(card)
+    assert retrain_flow.model_text_after_retrain.startswith(texts.model_summary(card))
     assert new_version in retrain_flow.model_text_after_retrain
     assert card.train_counts.gato + card.train_counts.cachorro + card.val.n == 30
 
@@ -850,15 +864,13 @@ def test_failed_retrain_reports_and_keeps_the_model(gato_cache_dir: Path, tmp_pa
     async def scenario() -> None:
         async with bot_running(service) as bot:
             fake = bot.fake
-            before = (await _text_reply(fake, ADMIN, "/modelo")).text
-            progress = await _text_reply(fake, ADMIN, "/retreinar forcar")
+            before = (await command_reply(fake, ADMIN, "/modelo")).text
+            progress = await command_reply(fake, ADMIN, "/retreinar forcar")
             assert progress.text == texts.RETRAIN_STARTED
             prefix = texts.retrain_failed("")
-            await fake.wait_for(
-                lambda: fake.message(ADMIN, progress.message_id)["text"].startswith(prefix), timeout=60
-            )
+            await fake.wait_for(lambda: fake.message(ADMIN, progress.message_id)["text"].startswith(prefix), timeout=60)
             await fake.wait_for(lambda: not service.retrainer.running, timeout=10)
-            after = (await _text_reply(fake, ADMIN, "/modelo")).text
+            after = (await command_reply(fake, ADMIN, "/modelo")).text
             [row] = service.state.retrains()
             assert row["outcome"] == "failed"
             final = fake.message(ADMIN, progress.message_id)["text"]
@@ -907,7 +919,7 @@ def test_explanation_is_consistent_when_the_model_is_swapped_mid_request(
             monkeypatch.setattr(engine_module, "_analyze", slow_analyze)
             fake.push_text(CHAT, "/explicar", reply_to_message_id=photo_id)
             await fake.wait_for(started.is_set, timeout=5)
-            revert = await _text_reply(fake, ADMIN, "/reverter")  # a swap while /explicar is analysing
+            revert = await command_reply(fake, ADMIN, "/reverter")  # a swap while /explicar is analysing
             assert revert.text == texts.reverted(str(service.engine.store.current))
             await fake.wait_for(lambda: len(fake.sent_texts(CHAT)) >= 2, timeout=10)
             await asyncio.sleep(QUIET)
