@@ -22,18 +22,15 @@ import sys
 import time
 from pathlib import Path
 
+from bot.config import Settings
+from petnet.explain import gradcam
+from petnet.features import FeatureExtractor
+from petnet.head import HeadModelError
+from petnet.images import prepare_image
+from petnet.model import PACKAGED_MODELS, load_current
+from petnet.pictures import heatmap_png, network_png, training_curve_png
+
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bot.config import Settings  # noqa: E402
-from petnet.explain import gradcam  # noqa: E402
-from petnet.features import FeatureExtractor  # noqa: E402
-from petnet.head import HeadModelError  # noqa: E402
-from petnet.images import prepare_image  # noqa: E402
-from petnet.model import PACKAGED_MODELS, load_current  # noqa: E402
-from petnet.pictures import heatmap_png, network_png, training_curve_png  # noqa: E402
-
 TARGET_RATIO = 1.5
 
 

@@ -146,6 +146,7 @@ class Retrainer:
             await asyncio.get_running_loop().run_in_executor(None, process.join, 10)
             self.process = None
         if result is None:
+            self.engine.store.clean_staging()  # a killed trainer may leave a half-written folder
             reason = error or f"o processo de treino terminou inesperadamente (código {process.exitcode})"
             return RetrainOutcome("failed", reason=reason, forced=force)
         _, version, old_acc, new_acc = result

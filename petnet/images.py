@@ -79,6 +79,8 @@ def _open(data: bytes) -> Image.Image:
     except UnidentifiedImageError as exc:
         if _looks_like_heif(data):
             raise ImageError(ImageProblem.UNSUPPORTED_FORMAT, "HEIC/HEIF/AVIF") from exc
+        if _looks_like_accepted_image(data):
+            raise ImageError(ImageProblem.CORRUPT, "image signature but unreadable header") from exc
         raise ImageError(ImageProblem.NOT_AN_IMAGE, "Pillow cannot identify the bytes") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(ImageProblem.CORRUPT, str(exc)) from exc
@@ -90,6 +92,14 @@ def _open(data: bytes) -> Image.Image:
     if width < 1 or height < 1:
         raise ImageError(ImageProblem.CORRUPT, f"size {width}x{height}")
     return image
+
+
+def _looks_like_accepted_image(data: bytes) -> bool:
+    """Starts like a JPEG, PNG, GIF, WebP or BMP: then unreadable means damaged, not "not an image"."""
+    return (
+        data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM"))
+        or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+    )
 
 
 def _looks_like_heif(data: bytes) -> bool:

@@ -51,6 +51,8 @@ NETWORK_INPUT_NOTE = "claro = forte nesta foto"
 NETWORK_LAYER_TITLE = "{i}ª camada oculta"
 NETWORK_LAYER_COUNT = "{n} neurônios"
 NETWORK_LAYER_FIRED = "dispararam: {fired} de {n}"
+NETWORK_LAYER_TITLE_SHORT = "{i}ª camada"  # the forms used when three hidden layers leave less room
+NETWORK_LAYER_FIRED_SHORT = "dispararam:\n{fired} de {n}"
 NETWORK_OUTPUT_COUNT = "1 neurônio"
 NETWORK_OUTPUT_TITLE = "Saída"
 NETWORK_OUTPUT_RULE = "a partir de 0,5 = gato"
@@ -192,7 +194,7 @@ class DeflatedRows:
         return cls(rgb.shape[1], rgb.shape[0], raw, _deflate(raw, level, final=False))
 
 
-def _deflate(raw: bytes, level: int, final: bool) -> bytes:
+def _deflate(raw: bytes | memoryview, level: int, final: bool) -> bytes:
     # Z_RLE: PNG-filtered photo rows are mostly short runs of small numbers; the run-length
     # strategy finds those about as well as the default search and in less time.
     compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, zlib.Z_RLE)
@@ -215,6 +217,7 @@ def encode_png(blocks: list[np.ndarray | DeflatedRows], level: int = HEATMAP_COM
     height = 0
     for i, block in enumerate(blocks):
         final = i == len(blocks) - 1
+        raw: bytes | memoryview
         if isinstance(block, DeflatedRows):
             raw = block.raw
             pieces.append(block.deflated)
@@ -225,7 +228,7 @@ def encode_png(blocks: list[np.ndarray | DeflatedRows], level: int = HEATMAP_COM
         else:
             if block.ndim != 3 or block.shape[2] != 3 or block.dtype != np.uint8:
                 raise ValueError(f"expected (h, w, 3) uint8 rows, got {block.shape} {block.dtype}")
-            raw = _filtered_rows(block).tobytes()
+            raw = _filtered_rows(block).data  # zlib reads the array's buffer: no copy
             pieces.append(_deflate(raw, level, final))
             widths.add(block.shape[1])
             height += block.shape[0]
@@ -258,16 +261,23 @@ def _text_width(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFo
 # --- "Onde a rede olhou": the photo with its signed Grad-CAM -------------------------------------------
 
 
-def _evidence_colours(signed: np.ndarray, photo: np.ndarray) -> np.ndarray:
-    """Photo (h, w, 3) uint8 under the signed map (h, w) in [-1, 1]: warm where > 0, blue where < 0.
+@lru_cache(maxsize=8)
+def _solid(size: tuple[int, int], rgb: RGB) -> Image.Image:
+    return Image.new("RGB", size, rgb)
 
-    The colour's opacity is proportional to |value|, so neutral regions show the photo itself.
+
+def _tint(photo: np.ndarray, field: np.ndarray) -> np.ndarray:
+    """Photo (h, w, 3) uint8 under a signed field (h, w), 1 = strongest: warm where > 0, blue where < 0.
+
+    The colour's opacity is proportional to |value| (up to HEATMAP_MAX_OPACITY), so neutral regions
+    show the photo itself. Pillow's composite does the blending in C.
     """
-    alpha = np.minimum(np.abs(signed), 1.0).astype(np.float32) * HEATMAP_MAX_OPACITY
-    colour = np.where(signed[..., None] > 0, np.array(GATO_RGB, np.float32), np.array(CACHORRO_RGB, np.float32))
-    out = photo.astype(np.float32)
-    out += alpha[..., None] * (colour - out)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    size = (photo.shape[1], photo.shape[0])
+    opacity = np.minimum(np.abs(field), 1.0) * (255.0 * HEATMAP_MAX_OPACITY) + 0.5
+    alpha = Image.fromarray(opacity.astype(np.uint8), "L")
+    towards_cat = Image.fromarray((field > 0).view(np.uint8) * np.uint8(255), "L")
+    colour = Image.composite(_solid(size, GATO_RGB), _solid(size, CACHORRO_RGB), towards_cat)
+    return np.asarray(Image.composite(colour, Image.fromarray(photo), alpha))
 
 
 def _header_strip(width: int, label: str) -> np.ndarray:
@@ -297,10 +307,9 @@ def _legend_strip(width: int, flat: bool) -> np.ndarray:
     bar_top, bar_height = round(height * 0.07), round(height * 0.13)
     bar_width = width - 2 * pad
     # The colour key is the overlay itself, drawn over a neutral grey: -1 .. 0 .. +1.
-    t = np.linspace(-1.0, 1.0, bar_width, dtype=np.float32)
-    grey = np.full((1, bar_width, 3), 128, np.uint8)
-    bar = _evidence_colours(t[None, :], grey)
-    image.paste(Image.fromarray(np.repeat(bar, bar_height, axis=0)), (pad, bar_top))
+    key = np.repeat(np.linspace(-1.0, 1.0, bar_width, dtype=np.float32)[None, :], bar_height, axis=0)
+    bar = _tint(np.full((bar_height, bar_width, 3), 128, np.uint8), key)
+    image.paste(Image.fromarray(bar), (pad, bar_top))
     draw = ImageDraw.Draw(image)
     small = _font(round(width * 0.034))
     bold = _font(round(width * 0.045), bold=True)
@@ -336,17 +345,12 @@ def _normalised(cam: np.ndarray) -> tuple[np.ndarray, bool]:
     return (values / peak).astype(np.float32), False
 
 
-@lru_cache(maxsize=8)
-def _solid(size: tuple[int, int], rgb: RGB) -> Image.Image:
-    return Image.new("RGB", size, rgb)
-
-
 def heatmap_overlay(pixels: np.ndarray, cam: np.ndarray) -> np.ndarray:
     """The photo (h, w, 3) uint8 with the signed map blended in, at the photo's own resolution.
 
     The map (any grid, e.g. 7x7) is stretched over the whole photo with bicubic interpolation,
-    cell centres on region centres, and divided by the photo's own max |value|; then the warm or
-    blue colour is blended in with opacity proportional to |value| (Pillow's composite, in C).
+    cell centres on region centres, after dividing by the photo's own max |value|; then tinted
+    warm or blue with opacity proportional to |value|.
     """
     photo = np.asarray(pixels)
     if photo.ndim != 3 or photo.shape[2] != 3:
@@ -360,12 +364,7 @@ def heatmap_overlay(pixels: np.ndarray, cam: np.ndarray) -> np.ndarray:
     if flat:
         return photo
     size = (photo.shape[1], photo.shape[0])
-    field = np.asarray(Image.fromarray(signed, "F").resize(size, Image.Resampling.BICUBIC))
-    opacity = np.minimum(np.abs(field), 1.0) * (255.0 * HEATMAP_MAX_OPACITY) + 0.5
-    alpha = Image.fromarray(opacity.astype(np.uint8), "L")
-    towards_cat = Image.fromarray((field > 0).view(np.uint8) * np.uint8(255), "L")
-    colour = Image.composite(_solid(size, GATO_RGB), _solid(size, CACHORRO_RGB), towards_cat)
-    return np.asarray(Image.composite(colour, Image.fromarray(photo), alpha))
+    return _tint(photo, np.asarray(Image.fromarray(signed, "F").resize(size, Image.Resampling.BICUBIC)))
 
 
 def heatmap_png(
@@ -541,7 +540,10 @@ def network_png(trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float
     spacing = min(34.0, (bottom - top) / max(r for _, r in shapes), free_w / sum(c for c, _ in shapes))
     radius = 0.36 * spacing
     block_ws = [c * spacing for c, _ in shapes]
-    gap = (width - 2 * margin - input_box_w - output_w - sum(block_ws)) / (n_layers + 1)
+    # Each block sits in a slot wide enough for its captions; what is left becomes the gaps the lines cross.
+    slots = [max(block_w, 180.0) for block_w in block_ws]
+    gap = max(10.0, (width - 2 * margin - input_box_w - output_w - sum(slots)) / (n_layers + 1))
+    roomy = min(slots) + gap >= 285.0
 
     # The input grid: one cell per feature, in feature order, row by row.
     columns, rows, cell = _input_grid_shape(len(inputs), input_box_w, bottom - top)
@@ -562,11 +564,14 @@ def network_png(trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float
     centres: list[list[tuple[float, float]]] = []
     block_x0s: list[float] = []
     x = margin + input_box_w + gap
-    for (cols, rws), block_w, values in zip(shapes, block_ws, hidden, strict=True):
+    for (cols, rws), block_w, slot, values in zip(shapes, block_ws, slots, hidden, strict=True):
         y0 = mid_y - rws * spacing / 2
-        block_x0s.append(x)
-        centres.append([(x + (k % cols + 0.5) * spacing, y0 + (k // cols + 0.5) * spacing) for k in range(len(values))])
-        x += block_w + gap
+        x0 = x + (slot - block_w) / 2
+        block_x0s.append(x0)
+        centres.append(
+            [(x0 + (k % cols + 0.5) * spacing, y0 + (k // cols + 0.5) * spacing) for k in range(len(values))]
+        )
+        x += slot + gap
     output_x = x + output_w / 2
     output_r = 68.0
     output_y = mid_y - 70.0
@@ -632,7 +637,7 @@ def network_png(trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float
         output_x,
         output_y,
         value_text,
-        fontsize=_pt(32 if len(value_text) <= 6 else 26),
+        fontsize=_pt(32 if len(value_text) <= 6 else 24),
         fontweight="bold",
         color=ink,
         ha="center",
@@ -669,12 +674,23 @@ def network_png(trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float
     ax.text(input_cx, bottom + 26, NETWORK_INPUT_NOTE, fontsize=_pt(20), color=muted, ha="center", va="center")
     for layer, (x0, block_w, values, layer_marks) in enumerate(zip(block_x0s, block_ws, hidden, marks, strict=True)):
         cx = x0 + block_w / 2
-        caption(cx, NETWORK_LAYER_TITLE.format(i=layer + 1), NETWORK_LAYER_COUNT.format(n=_num(len(values), 0)))
+        title = NETWORK_LAYER_TITLE if roomy else NETWORK_LAYER_TITLE_SHORT
+        caption(cx, title.format(i=layer + 1), NETWORK_LAYER_COUNT.format(n=_num(len(values), 0)))
         n_fired = sum(m.fired for m in layer_marks)
-        below = max(m.y for m in layer_marks) + spacing / 2 + 26
-        fired_text = NETWORK_LAYER_FIRED.format(fired=_num(n_fired, 0), n=_num(len(values), 0))
+        below = max(m.y for m in layer_marks) + spacing / 2 + 14
+        fired_text = (NETWORK_LAYER_FIRED if roomy else NETWORK_LAYER_FIRED_SHORT).format(
+            fired=_num(n_fired, 0), n=_num(len(values), 0)
+        )
         ax.text(
-            cx, below, fired_text, fontsize=_pt(21), fontweight="bold", color=_rgb01(LIT_RGB), ha="center", va="center"
+            cx,
+            below,
+            fired_text,
+            fontsize=_pt(21),
+            fontweight="bold",
+            color=_rgb01(LIT_RGB),
+            ha="center",
+            va="top",
+            linespacing=1.15,
         )
     caption(output_x, NETWORK_OUTPUT_TITLE, NETWORK_OUTPUT_COUNT)
 

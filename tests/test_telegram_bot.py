@@ -51,7 +51,6 @@ CHAT = 4242  # a private chat with an ordinary user (user id == chat id)
 OTHER_CHAT = 5151  # another ordinary private chat
 ADMIN = 777  # a private chat whose user is in admin_ids
 GROUP = -1001234567890
-THREAD_LENGTH = 8  # posts in texts.explanation_thread (checked against the function below)
 QUIET = 0.3  # seconds to wait for a wrong extra reply to show up
 BACKBONE_FILES = ("efficientnet_lite0_features.onnx", "efficientnet_lite0_features.json")
 ADDED_NAME = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{16}\.(jpg|png)$")
@@ -199,17 +198,17 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def assert_thread(posts: list[OutMessage], anchor_id: int) -> None:
-    """N posts numbered 1/N..N/N, each within Telegram's limit, each replying to the one before."""
-    assert len(posts) == THREAD_LENGTH
+def assert_thread(posts: list[OutMessage], expected: list[str], anchor_id: int) -> None:
+    """The posts are ``expected`` (texts.explanation_thread for the model and photo), numbered 1/N..N/N,
+    each within Telegram's 4096-character limit, the first replying to ``anchor_id`` and each
+    following one to the post before it."""
+    n = len(expected)
+    assert n >= 2
+    assert [p.text for p in posts] == expected
     for i, post in enumerate(posts, 1):
-        assert post.text is not None and post.text.startswith(f"{i}/{THREAD_LENGTH} "), post.text
+        assert post.text is not None and post.text.startswith(f"{i}/{n} "), post.text
         assert utf16_len(post.text) <= 4096
     assert [reply_id(p) for p in posts] == [anchor_id] + [p.message_id for p in posts[:-1]]
-
-
-def test_thread_length_constant_matches_texts(engine: Engine, photos: Photos) -> None:
-    assert len(expected_thread(engine.model, photos.cat)) == THREAD_LENGTH
 
 
 # --------------------------------------------------------------------------- photos
@@ -299,22 +298,24 @@ def test_album_gets_one_reply_per_photo_in_order(service: ChatService, photos: P
 
 # --------------------------------------------------------------------------- /explicar
 def test_explicar_as_reply_to_a_photo_posts_the_numbered_thread(service: ChatService, photos: Photos) -> None:
+    thread = expected_thread(service.engine.model, photos.dog)
+
     async def scenario() -> None:
         async with bot_running(service) as bot:
             fake = bot.fake
             photo_id = fake.push_photo(CHAT, photos.dog)["message"]["message_id"]
             await one_reply(fake, CHAT, photo_id)
             fake.push_text(CHAT, "/explicar", reply_to_message_id=photo_id)
-            await fake.wait_for(lambda: len(fake.sent_texts(CHAT)) >= 1 + THREAD_LENGTH, timeout=15)
+            await fake.wait_for(lambda: len(fake.sent_texts(CHAT)) >= 1 + len(thread), timeout=15)
             await asyncio.sleep(QUIET)
-        posts = fake.sent_messages(CHAT)[1:]
-        assert_thread(posts, anchor_id=photo_id)
-        assert [p.text for p in posts] == expected_thread(service.engine.model, photos.dog)
+        assert_thread(fake.sent_messages(CHAT)[1:], thread, anchor_id=photo_id)
 
     run(scenario())
 
 
 def test_explicar_alone_explains_the_chats_last_photo(service: ChatService, photos: Photos) -> None:
+    thread = expected_thread(service.engine.model, photos.cat)
+
     async def scenario() -> None:
         async with bot_running(service) as bot:
             fake = bot.fake
@@ -322,11 +323,9 @@ def test_explicar_alone_explains_the_chats_last_photo(service: ChatService, phot
             last = fake.push_photo(CHAT, photos.cat)["message"]["message_id"]
             await fake.wait_for(lambda: replies_to(fake, CHAT, first) and replies_to(fake, CHAT, last), timeout=10)
             command = fake.push_text(CHAT, "/explicar")["message"]["message_id"]
-            await fake.wait_for(lambda: len(fake.sent_texts(CHAT)) >= 2 + THREAD_LENGTH, timeout=15)
+            await fake.wait_for(lambda: len(fake.sent_texts(CHAT)) >= 2 + len(thread), timeout=15)
             await asyncio.sleep(QUIET)
-        posts = fake.sent_messages(CHAT)[2:]
-        assert_thread(posts, anchor_id=command)
-        assert [p.text for p in posts] == expected_thread(service.engine.model, photos.cat)
+        assert_thread(fake.sent_messages(CHAT)[2:], thread, anchor_id=command)
 
     run(scenario())
 
@@ -361,12 +360,11 @@ def test_explicar_after_restart_downloads_the_photo_again(gato_cache_dir: Path, 
         second = build_service(settings)
         try:
             async with bot_running(second, fake):
+                thread = expected_thread(second.engine.model, photos.cat)
                 command = fake.push_text(CHAT, "/explicar")["message"]["message_id"]
-                await fake.wait_for(lambda: len(fake.sent_texts(CHAT)) >= 1 + THREAD_LENGTH, timeout=15)
+                await fake.wait_for(lambda: len(fake.sent_texts(CHAT)) >= 1 + len(thread), timeout=15)
                 await asyncio.sleep(QUIET)
-            posts = fake.sent_messages(CHAT)[1:]
-            assert_thread(posts, anchor_id=command)
-            assert [p.text for p in posts] == expected_thread(second.engine.model, photos.cat)
+            assert_thread(fake.sent_messages(CHAT)[1:], thread, anchor_id=command)
         finally:
             second.engine.close()
             second.state.close()
@@ -408,13 +406,14 @@ _ACT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 @pytest.mark.parametrize("kind", ["gato", "cachorro"])
 def test_numbers_in_the_thread_are_the_models(service: ChatService, photos: Photos, kind: str) -> None:
     data = photos.cat if kind == "gato" else photos.dog
+    n_posts = len(expected_thread(service.engine.model, data))
 
     async def scenario() -> None:
         async with bot_running(service) as bot:
             photo_id = bot.fake.push_photo(CHAT, data)["message"]["message_id"]
             await one_reply(bot.fake, CHAT, photo_id)
             bot.fake.push_text(CHAT, "/explicar", reply_to_message_id=photo_id)
-            await bot.fake.wait_for(lambda: len(bot.fake.sent_texts(CHAT)) >= 1 + THREAD_LENGTH, timeout=15)
+            await bot.fake.wait_for(lambda: len(bot.fake.sent_texts(CHAT)) >= 1 + n_posts, timeout=15)
         verdict, *posts = bot.fake.sent_texts(CHAT)
         check_numbers(service.engine.model, data, verdict, posts)
 
@@ -422,7 +421,9 @@ def test_numbers_in_the_thread_are_the_models(service: ChatService, photos: Phot
 
 
 def check_numbers(model: PetModel, data: bytes, verdict: str, posts: list[str]) -> None:
-    """Recompute every number from the network itself (not from petnet.explain) and compare."""
+    """Recompute every number from the network itself (not from petnet.explain) and compare.
+    Numbers are found by their sentence, wherever the post that holds them is in the thread."""
+    thread = "\n\n".join(posts)
     weights = model.head.weights
     act = _ACT[weights.activation]
     card = model.card
@@ -449,28 +450,28 @@ def check_numbers(model: PetModel, data: bytes, verdict: str, posts: list[str]) 
     assert_shown(grab(rf"z = ({NUMBER}),", verdict)[0], onnx_logit, "verdict z")
     assert f"é {label.upper()}!" in verdict
 
-    # 2/N: the photo as numbers, and the backbone's report
+    # the photo as numbers, and the backbone's report
     with Image.open(io.BytesIO(data)) as image:
         width, height = ImageOps.exif_transpose(image).size
-    shown_w, shown_h = grab(rf"tinha ({NUMBER})×({NUMBER}) pixels", posts[1])
+    shown_w, shown_h = grab(rf"tinha ({NUMBER})×({NUMBER}) pixels", thread)
     assert (parse_br(shown_w), parse_br(shown_h)) == (width, height)
-    assert parse_br(grab(rf"são ({NUMBER}) números", posts[1])[0]) == INPUT_SIZE * INPUT_SIZE * 3
-    assert parse_br(grab(rf"devolveu ({NUMBER}) \"relatórios\"", posts[1])[0]) == pooled.shape[0]
-    assert parse_br(grab(rf"nesta foto ({NUMBER}) vieram acima de zero", posts[1])[0]) == int((pooled > 0).sum())
-    strongest, value = grab(rf"o mais forte foi o nº ({NUMBER}) \(valor ({NUMBER})\)", posts[1])
+    assert parse_br(grab(rf"são ({NUMBER}) números", thread)[0]) == INPUT_SIZE * INPUT_SIZE * 3
+    assert parse_br(grab(rf"devolveu ({NUMBER}) \"relatórios\"", thread)[0]) == pooled.shape[0]
+    assert parse_br(grab(rf"nesta foto ({NUMBER}) vieram acima de zero", thread)[0]) == int((pooled > 0).sum())
+    strongest, value = grab(rf"o mais forte foi o nº ({NUMBER}) \(valor ({NUMBER})\)", thread)
     assert parse_br(strongest) == int(np.argmax(pooled)) + 1
     assert_shown(value, float(pooled.max()), "strongest feature")
 
-    # 3/N: how many neurons fired in each hidden layer
-    per_layer = re.findall(rf"({NUMBER}) dos ({NUMBER}) da (\d+)ª camada", posts[2].split("dispararam", 1)[1])
+    # how many neurons fired in each hidden layer
+    per_layer = re.findall(rf"({NUMBER}) dos ({NUMBER}) da (\d+)ª camada", thread)
     assert [(parse_br(n), parse_br(size)) for n, size, _ in per_layer] == [
         (int(fired(weights.activation, a).sum()), len(a)) for a in post
     ]
 
-    # 4/N: one first-layer neuron written out
-    index = int(grab(r"o neurônio (\d+) da 1ª camada", posts[3])[0])
+    # one first-layer neuron written out
+    index = int(grab(r"o neurônio (\d+) da 1ª camada", thread)[0])
     j = index - 1
-    terms = re.findall(rf"\(({NUMBER}) × ({NUMBER})\)", posts[3])
+    terms = re.findall(rf"\(({NUMBER}) × ({NUMBER})\)", thread)
     products = x * weights.coefs[0][:, j]
     top = np.argsort(-np.abs(products))[: len(terms)]
     assert len(terms) == 3
@@ -478,14 +479,14 @@ def check_numbers(model: PetModel, data: bytes, verdict: str, posts: list[str]) 
         assert_shown(shown_x, float(x[i]), f"x{i + 1}")
         assert_shown(shown_w, float(weights.coefs[0][i, j]), f"w{i + 1}")
     n_rest, rest, bias, z_shown = grab(
-        rf"outros ({NUMBER}) termos, somando ({NUMBER})\) \+ \(({NUMBER})\) = ({NUMBER})", posts[3]
+        rf"outros ({NUMBER}) termos, somando ({NUMBER})\) \+ \(({NUMBER})\) = ({NUMBER})", thread
     )
     assert parse_br(n_rest) == len(x) - 3
     assert_shown(rest, float(products.sum() - products[top].sum()), "rest of the sum")
     assert_shown(bias, float(weights.intercepts[0][j]), "bias")
     assert_shown(z_shown, float(pre[0][j]), "neuron z")
-    assert_shown(grab(rf": ({NUMBER})\. Ele", posts[3])[0], float(post[0][j]), "neuron activation")
-    assert ("Ele disparou!" in posts[3]) == bool(fired(weights.activation, post[0][j : j + 1])[0])
+    assert_shown(grab(rf": ({NUMBER})\. Ele", thread)[0], float(post[0][j]), "neuron activation")
+    assert ("Ele disparou!" in thread) == bool(fired(weights.activation, post[0][j : j + 1])[0])
 
     # ... and it is the neuron that pushed hardest towards the answer (finite differences)
     def logit_from_first(a1: np.ndarray) -> float:
@@ -500,26 +501,26 @@ def check_numbers(model: PetModel, data: bytes, verdict: str, posts: list[str]) 
     push = post[0] * grads * (1.0 if label == "gato" else -1.0)
     assert push[j] >= push.max() - 1e-6
 
-    # 5/N: the output neuron
-    assert parse_br(grab(rf"junta os ({NUMBER}) valores", posts[4])[0]) == len(post[-1])
-    weighted, out_bias, out_z = grab(rf"soma ponderada ({NUMBER}) \+ viés \(({NUMBER})\) = z = ({NUMBER})\.", posts[4])
+    # the output neuron
+    assert parse_br(grab(rf"junta os ({NUMBER}) valores", thread)[0]) == len(post[-1])
+    weighted, out_bias, out_z = grab(rf"soma ponderada ({NUMBER}) \+ viés \(({NUMBER})\) = z = ({NUMBER})\.", thread)
     assert_shown(weighted, float(post[-1] @ w_out), "weighted sum")
     assert_shown(out_bias, b_out, "output bias")
     assert_shown(out_z, logit, "output z")
-    sig_z, sig = grab(rf"σ\(({NUMBER})\) = ({NUMBER})\.", posts[4])
+    sig_z, sig = grab(rf"σ\(({NUMBER})\) = ({NUMBER})\.", thread)
     assert_shown(sig_z, logit, "z inside the sigmoid")
     assert_shown(sig, sigmoid, "sigmoid")
-    assert f"Aqui deu {'gato' if sigmoid >= 0.5 else 'cachorro'}." in posts[4]
-    assert f"isso vira {texts.confidence_pct(max(p_cat, 1 - p_cat))} de confiança" in posts[4]
+    assert f"Aqui deu {'gato' if sigmoid >= 0.5 else 'cachorro'}." in thread
+    assert f"isso vira {texts.confidence_pct(max(p_cat, 1 - p_cat))} de confiança" in thread
 
-    # 6/N: where the weights came from
+    # where the weights came from
     seen = rf"vi ({NUMBER}) fotos de gatos e ({NUMBER}) de cachorros, ({NUMBER}) vezes"
-    gatos, cachorros, epochs = grab(seen, posts[5])
+    gatos, cachorros, epochs = grab(seen, thread)
     assert (parse_br(gatos), parse_br(cachorros)) == (card.train_counts.gato, card.train_counts.cachorro)
     assert parse_br(epochs) == card.epochs
     n_weights = sum(w.size + b.size for w, b in zip(weights.coefs, weights.intercepts, strict=True))
-    assert parse_br(grab(rf"cada um dos ({NUMBER}) pesos", posts[5])[0]) == n_weights
-    val_n, val_acc = grab(rf"Em ({NUMBER}) fotos que nunca vi no treino, acertei ({NUMBER})%", posts[5])
+    assert parse_br(grab(rf"cada um dos ({NUMBER}) pesos", thread)[0]) == n_weights
+    val_n, val_acc = grab(rf"Em ({NUMBER}) fotos que nunca vi no treino, acertei ({NUMBER})%", thread)
     assert parse_br(val_n) == card.val.n
     assert_shown(val_acc, 100 * card.val.accuracy, "validation accuracy")
 
@@ -671,29 +672,113 @@ def test_flood_control_429_is_retried_and_the_reply_arrives_once(service: ChatSe
     run(scenario())
 
 
+class HeldPhoto:
+    """Holds the engine's blocking analysis of one byte payload until released: a slow
+    classification, patched at the slow-work seam (``bot.engine._analyze``) and nowhere else."""
+
+    def __init__(self, payload: bytes, monkeypatch: pytest.MonkeyPatch, hold_max: float = 10.0) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        real_analyze = engine_module._analyze
+
+        def analyze(model: PetModel, data: bytes) -> Any:
+            if data == payload:
+                self.started.set()
+                self.release.wait(hold_max)  # bounded: a failing test never wedges the pool
+            return real_analyze(model, data)
+
+        monkeypatch.setattr(engine_module, "_analyze", analyze)
+
+
 def test_second_chat_is_answered_while_a_slow_photo_is_classified(
     service: ChatService, photos: Photos, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slow_payload = photos.cats[2]
-    real_analyze = engine_module._analyze
-
-    def slow_analyze(model: PetModel, data: bytes) -> Any:
-        if data == slow_payload:
-            time.sleep(1.5)
-        return real_analyze(model, data)
-
-    monkeypatch.setattr(engine_module, "_analyze", slow_analyze)
+    held = HeldPhoto(slow_payload, monkeypatch)
 
     async def scenario() -> None:
         async with bot_running(service) as bot:
             fake = bot.fake
-            fake.push_photo(CHAT, slow_payload)
-            await fake.wait_for(lambda: fake.calls_to("getFile"), timeout=5)  # chat A's work has started
-            fake.push_photo(OTHER_CHAT, photos.dog)
-            await fake.wait_for(lambda: fake.sent_texts(CHAT) and fake.sent_texts(OTHER_CHAT), timeout=10)
-        order = [m.chat_id for m in fake.sent_messages()]
-        assert order == [OTHER_CHAT, CHAT]
+            try:
+                fake.push_photo(CHAT, slow_payload)
+                await fake.wait_for(held.started.is_set, timeout=10)  # chat A's photo is being classified
+                fake.push_photo(OTHER_CHAT, photos.dog)
+                await fake.wait_for(lambda: fake.sent_texts(OTHER_CHAT), timeout=10)
+                assert fake.sent_texts(CHAT) == []  # chat A is still waiting for its answer
+            finally:
+                held.release.set()
+            await fake.wait_for(lambda: fake.sent_texts(CHAT), timeout=10)
+        assert [m.chat_id for m in fake.sent_messages()] == [OTHER_CHAT, CHAT]
         assert "é GATO!" in fake.sent_texts(CHAT)[0] and "é CACHORRO!" in fake.sent_texts(OTHER_CHAT)[0]
+
+    run(scenario())
+
+
+THIRD_CHAT = 6161
+
+
+@pytest.fixture
+def tiny_service(gato_cache_dir: Path, tmp_path: Path) -> Iterator[ChatService]:
+    """A service whose engine has one inference worker and room for one waiting photo."""
+    settings = make_settings(tmp_path, gato_cache_dir, workers=1, max_pending=1)
+    small = Engine(settings.models_dir, settings.workers, settings.max_pending, settings.cache_dir)
+    state = State(settings.state_path)
+    yield ChatService(settings, small, state, Retrainer(small, state, settings.data_dir, settings.cache_dir))
+    small.close()
+    state.close()
+
+
+async def _fill_the_queue(fake: FakeTelegram, service: ChatService, held: HeldPhoto, payload: bytes) -> None:
+    """Chat A's photo occupies the only worker, chat B's waits for it: the engine is full."""
+    fake.push_photo(CHAT, payload)
+    await fake.wait_for(held.started.is_set, timeout=10)
+    fake.push_photo(OTHER_CHAT, payload)
+    # the engine's own counter of photos running or waiting (what Busy is decided on)
+    await fake.wait_for(lambda: service.engine._pending >= 2, timeout=10)
+
+
+def test_photo_gets_busy_text_when_the_queue_is_full(
+    tiny_service: ChatService, photos: Photos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = HeldPhoto(photos.cats[2], monkeypatch)
+
+    async def scenario() -> None:
+        async with bot_running(tiny_service) as bot:
+            fake = bot.fake
+            try:
+                await _fill_the_queue(fake, tiny_service, held, photos.cats[2])
+                photo_id = fake.push_photo(THIRD_CHAT, photos.dog)["message"]["message_id"]
+                busy = await one_reply(fake, THIRD_CHAT, photo_id)
+                assert busy.text == texts.BUSY
+            finally:
+                held.release.set()
+            await fake.wait_for(lambda: fake.sent_texts(CHAT) and fake.sent_texts(OTHER_CHAT), timeout=15)
+
+    run(scenario())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/telegram_app.py on_explain catches (TelegramError, ValueError) around "
+    "service.explanation(), not bot.engine.Busy (a RuntimeError): with the queue full, /explicar "
+    "ends in on_error (traceback logged, INTERNAL_ERROR sent) instead of texts.BUSY",
+)
+def test_explicar_gets_busy_text_when_the_queue_is_full(
+    tiny_service: ChatService, photos: Photos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        async with bot_running(tiny_service) as bot:
+            fake = bot.fake
+            photo_id = fake.push_photo(THIRD_CHAT, photos.dog)["message"]["message_id"]
+            await one_reply(fake, THIRD_CHAT, photo_id)
+            held = HeldPhoto(photos.cats[2], monkeypatch)
+            try:
+                await _fill_the_queue(fake, tiny_service, held, photos.cats[2])
+                busy = await command_reply(fake, THIRD_CHAT, "/explicar")
+                assert busy.text == texts.BUSY
+            finally:
+                held.release.set()
+            await fake.wait_for(lambda: fake.sent_texts(CHAT) and fake.sent_texts(OTHER_CHAT), timeout=15)
 
     run(scenario())
 
@@ -743,7 +828,7 @@ async def _retrain_flow(service: ChatService, photo: bytes, env_cache_dir: Path)
         busy = await command_reply(fake, ADMIN, "/retreinar", only=False)
         revert_busy = await command_reply(fake, ADMIN, "/reverter", only=False)
 
-        await fake.wait_for(lambda: not service.retrainer.running, timeout=150)
+        await fake.wait_for(lambda: not service.retrainer.running, timeout=240)
         [row] = service.state.retrains()
         final = promoted_text(row)
         await fake.wait_for(lambda: fake.message(ADMIN, progress.message_id)["text"] == final, timeout=10)
@@ -784,7 +869,7 @@ def retrain_flow(
         patch.setenv("GATO_CACHE_DIR", str(env_cache))
         service = build_service(settings)
         try:
-            flow = asyncio.run(asyncio.wait_for(_retrain_flow(service, cat, env_cache), 240))
+            flow = asyncio.run(asyncio.wait_for(_retrain_flow(service, cat, env_cache), 300))
         except BaseException:
             service.engine.close()
             service.state.close()
@@ -826,7 +911,8 @@ def test_photo_sent_during_retrain_is_answered_before_it_finishes(retrain_flow: 
     flow = retrain_flow
     assert flow.photo_reply.text is not None and "é GATO!" in flow.photo_reply.text
     assert flow.photo_replied_at < flow.finished_at
-    assert flow.photo_replied_at - flow.photo_pushed_at < 5.0
+    latency = flow.photo_replied_at - flow.photo_pushed_at
+    assert latency < 10.0 and latency < (flow.finished_at - flow.photo_pushed_at) / 2
 
 
 def test_second_retrain_and_revert_while_one_runs_are_refused(retrain_flow: RetrainFlow) -> None:
@@ -901,30 +987,23 @@ def test_explanation_is_consistent_when_the_model_is_swapped_mid_request(
     service = retrain_flow.service
     model_at_start = service.engine.model
     assert service.engine.store.previous is not None
-    started = threading.Event()
-    real_analyze = engine_module._analyze
     slow_payload = photos.cats[1]
-
-    def slow_analyze(model: PetModel, data: bytes) -> Any:
-        if data == slow_payload:
-            started.set()
-            time.sleep(1.5)
-        return real_analyze(model, data)
 
     async def scenario() -> None:
         async with bot_running(service) as bot:
             fake = bot.fake
             photo_id = fake.push_photo(CHAT, slow_payload)["message"]["message_id"]
             await one_reply(fake, CHAT, photo_id)
-            monkeypatch.setattr(engine_module, "_analyze", slow_analyze)
-            fake.push_text(CHAT, "/explicar", reply_to_message_id=photo_id)
-            await fake.wait_for(started.is_set, timeout=5)
-            revert = await command_reply(fake, ADMIN, "/reverter")  # a swap while /explicar is analysing
-            assert revert.text == texts.reverted(str(service.engine.store.current))
+            held = HeldPhoto(slow_payload, monkeypatch)
+            try:
+                fake.push_text(CHAT, "/explicar", reply_to_message_id=photo_id)
+                await fake.wait_for(held.started.is_set, timeout=10)
+                revert = await command_reply(fake, ADMIN, "/reverter")  # a swap while /explicar is analysing
+                assert revert.text == texts.reverted(str(service.engine.store.current))
+            finally:
+                held.release.set()
             await fake.wait_for(lambda: len(fake.sent_texts(CHAT)) >= 2, timeout=10)
             await asyncio.sleep(QUIET)
-        posts = fake.sent_messages(CHAT)[1:]
-        assert_thread(posts, anchor_id=photo_id)
-        assert [p.text for p in posts] == expected_thread(model_at_start, slow_payload)
+        assert_thread(fake.sent_messages(CHAT)[1:], expected_thread(model_at_start, slow_payload), anchor_id=photo_id)
 
     run(scenario())
