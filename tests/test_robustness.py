@@ -23,6 +23,7 @@ from petnet import texts
 from petnet.images import ImageProblem
 
 FRIENDLY = {texts.image_problem(p) for p in ImageProblem}
+HEIC_LIKE = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
 VERDICT_MARKS = ("GATO", "CACHORRO", "nem gato nem cachorro", "gato…", "cachorro…")
 
 
@@ -75,7 +76,8 @@ def png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    idat = chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
 
 
 def hostile_inputs(cat: bytes) -> dict[str, tuple[bytes, str | None]]:
@@ -100,7 +102,7 @@ def hostile_inputs(cat: bytes) -> dict[str, tuple[bytes, str | None]]:
         "text named .jpg": (b"isto nao e uma foto\n" * 20, ImageProblem.NOT_AN_IMAGE.value),
         "pdf": (b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF", ImageProblem.NOT_AN_IMAGE.value),
         "png bomb 30000x30000": (png_header_only(30000, 30000), ImageProblem.TOO_MANY_PIXELS.value),
-        "heic": (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64, ImageProblem.UNSUPPORTED_FORMAT.value),
+        "heic": (HEIC_LIKE, ImageProblem.UNSUPPORTED_FORMAT.value),
         "huge legit jpeg": (encode(photo.resize((6000, 4500)), "JPEG", quality=80), None),
         "animated gif": (gif.getvalue(), None),
         "animated webp": (webp.getvalue(), None),
