@@ -7,9 +7,14 @@ and prints the medians and the ratio b/a (target: at most 1.5x). Then, for infor
 medians of network_png and training_curve_png (drawn with matplotlib, sent only on request).
 
 The backbone runs with the bot's own thread count (bot.engine.Engine: cores // workers) unless
---threads says otherwise (0 = onnxruntime's default, all cores).
+--threads says otherwise (0 = onnxruntime's default, all cores). Wall time is what a user waits;
+the CPU time of the calling thread (time.thread_time) is also shown, because it barely changes
+when other processes share the machine (with one backbone thread, onnxruntime runs on the caller).
 
-Usage: python bench/heatmap_overhead.py [--photos N] [--threads T] [--data DIR]
+With --compare, other heatmap settings (photo side, zlib level) are timed in the same rotation,
+to show what the PNG's compression costs and saves.
+
+Usage: python bench/heatmap_overhead.py [--photos N] [--threads T] [--data DIR] [--compare]
 Data: DIR, else $GATO_DATA_DIR, else <repo>/../shared/data; skipped with a message when absent.
 """
 
@@ -28,10 +33,11 @@ from petnet.features import FeatureExtractor
 from petnet.head import HeadModelError
 from petnet.images import prepare_image
 from petnet.model import PACKAGED_MODELS, load_current
-from petnet.pictures import heatmap_png, network_png, training_curve_png
+from petnet.pictures import HEATMAP_COMPRESS_LEVEL, HEATMAP_SIDE, heatmap_png, network_png, training_curve_png
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 1.5
+COMPARED = ((HEATMAP_SIDE, 0), (336, HEATMAP_COMPRESS_LEVEL), (336, 0))  # (side, zlib level) with --compare
 
 
 def data_dir(given: str | None) -> Path:
@@ -59,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=None, help="backbone threads (default: as the bot; 0 = onnxruntime's default)"
     )
     parser.add_argument("--data", default=None, help="data folder with pets/val (default $GATO_DATA_DIR)")
+    parser.add_argument("--compare", action="store_true", help="also time other heatmap sizes and zlib levels")
     args = parser.parse_args(argv)
 
     root = data_dir(args.data)
@@ -76,37 +83,62 @@ def main(argv: list[str] | None = None) -> int:
     weights = model.head.weights
     datas = [p.read_bytes() for p in photos]
 
-    # Warm up both paths (onnxruntime's first runs, font and legend caches).
-    for data in datas[:3]:
+    settings = [(HEATMAP_SIDE, HEATMAP_COMPRESS_LEVEL), *(COMPARED if args.compare else ())]
+
+    def classify_with_heatmap(data: bytes, side: int, level: int) -> int:
         analysis = model.analyze(prepare_image(data))
-        heatmap_png(analysis.image.pixels, gradcam(weights, analysis.features.feature_map), analysis.decision.label)
+        cam = gradcam(weights, analysis.features.feature_map, analysis.features.pooled)
+        return len(heatmap_png(analysis.image.pixels, cam, analysis.decision.label, side=side, compress_level=level))
+
+    # Warm up every path (onnxruntime's first runs, fonts, the cached legend strips).
+    for data in datas[:3]:
+        model.analyze(prepare_image(data))
+        for side, level in settings:
+            classify_with_heatmap(data, side, level)
 
     plain: list[float] = []
-    with_heatmap: list[float] = []
-    sizes: list[int] = []
+    plain_cpu: list[float] = []
+    timed: dict[tuple[int, int], list[float]] = {setting: [] for setting in settings}
+    timed_cpu: dict[tuple[int, int], list[float]] = {setting: [] for setting in settings}
+    sizes: dict[tuple[int, int], list[int]] = {setting: [] for setting in settings}
+    runs: list[tuple[int, int] | None] = [None, *settings]  # None: plain classification
     for i, data in enumerate(datas):
-        order = ("a", "b") if i % 2 == 0 else ("b", "a")
-        for which in order:
-            start = time.perf_counter()
-            analysis = model.analyze(prepare_image(data))
-            if which == "b":
-                cam = gradcam(weights, analysis.features.feature_map, analysis.features.pooled)
-                png = heatmap_png(analysis.image.pixels, cam, analysis.decision.label)
-                with_heatmap.append(time.perf_counter() - start)
-                sizes.append(len(png))
-            else:
+        shift = i % len(runs)  # rotate the order, so no path always runs first
+        for run in runs[shift:] + runs[:shift]:
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            if run is None:
+                model.analyze(prepare_image(data))
                 plain.append(time.perf_counter() - start)
+                plain_cpu.append(time.thread_time() - start_cpu)
+            else:
+                size = classify_with_heatmap(data, *run)
+                timed[run].append(time.perf_counter() - start)
+                timed_cpu[run].append(time.thread_time() - start_cpu)
+                sizes[run].append(size)
 
-    a, b = median_ms(plain), median_ms(with_heatmap)
+    a, a_cpu = median_ms(plain), median_ms(plain_cpu)
+    default = settings[0]
+    b, b_cpu = median_ms(timed[default]), median_ms(timed_cpu[default])
     ratio = b / a
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"photos: {len(datas)} from {root / 'pets' / 'val'}; backbone threads: {threads or 'onnxruntime default'}")
-    print(f"{'path':<46} {'median ms':>10}")
-    print(f"{'(a) classify: analyze(prepare_image(data))':<46} {a:>10.2f}")
-    print(f"{'(b) classify + gradcam + heatmap_png':<46} {b:>10.2f}")
-    print(f"{'    of which the heatmap (b - a)':<46} {b - a:>10.2f}")
+    print(f"machine: {os.cpu_count()} cores, load average {load:.1f} (other processes slow the wall times)")
+    print(f"{'path':<46} {'median wall ms':>15} {'median CPU ms':>14}")
+    print(f"{'(a) classify: analyze(prepare_image(data))':<46} {a:>15.2f} {a_cpu:>14.2f}")
+    print(f"{'(b) classify + gradcam + heatmap_png':<46} {b:>15.2f} {b_cpu:>14.2f}")
+    print(f"{'    of which the heatmap (b - a)':<46} {b - a:>15.2f} {b_cpu - a_cpu:>14.2f}")
     verdict = "ok" if ratio <= TARGET_RATIO else "OVER TARGET"
-    print(f"ratio b/a: {ratio:.2f}x (target <= {TARGET_RATIO}x: {verdict})")
-    print(f"heatmap PNG size: median {statistics.median(sizes) / 1024:.0f} KiB, max {max(sizes) / 1024:.0f} KiB")
+    print(f"ratio b/a: {ratio:.2f}x wall, {b_cpu / a_cpu:.2f}x CPU (target <= {TARGET_RATIO}x: {verdict})")
+    median_kib, max_kib = statistics.median(sizes[default]) / 1024, max(sizes[default]) / 1024
+    print(f"heatmap PNG ({default[0]} px, zlib level {default[1]}): median {median_kib:.0f} KiB, max {max_kib:.0f} KiB")
+    if args.compare:
+        print(f"{'heatmap settings, path (b)':<36} {'wall ms':>8} {'b/a':>5} {'CPU ms':>8} {'b/a':>5} {'KiB':>5}")
+        for setting in settings:
+            side, level = setting
+            name = f"side {side}, zlib level {level}" + (" (default)" if setting == default else "")
+            wall, cpu = median_ms(timed[setting]), median_ms(timed_cpu[setting])
+            kib = statistics.median(sizes[setting]) / 1024
+            print(f"{name:<36} {wall:>8.2f} {wall / a:>5.2f} {cpu:>8.2f} {cpu / a_cpu:>5.2f} {kib:>5.0f}")
 
     # For information: the two matplotlib pictures (sent on request, not with every answer).
     network_times: list[float] = []

@@ -35,7 +35,6 @@ from petnet.images import ImageError
 log = logging.getLogger(__name__)
 
 DISCORD_DOWNLOAD_LIMIT = 25 * 1024 * 1024  # attachments announced bigger than this are never downloaded
-DM_UPLOAD_LIMIT = 10 * 1024 * 1024  # what a bot may upload outside a boosted server
 MESSAGE_LIMIT = 2000  # characters in one Discord message
 REF_PREFIX = "discord:"
 FEEDBACK_TEMPLATE = r"fb:(?P<verdict>ok|no):(?P<answer_id>[0-9]{1,18})"
@@ -261,13 +260,22 @@ class PetBot(discord.Client):
         own_role = message.guild.self_role
         return own_role is not None and own_role in message.role_mentions
 
+    def _named(self, message: discord.Message) -> bool:
+        """The message text itself mentions the bot (or its role)."""
+        own_role = message.guild.self_role if message.guild is not None else None
+        return (self.user is not None and self.user.id in message.raw_mentions) or (
+            own_role is not None and own_role.id in message.raw_role_mentions
+        )
+
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or message.type not in (discord.MessageType.default, discord.MessageType.reply):
             return
         if not self._addressed(message):
             return
         if not message.attachments:
-            await message.reply(texts.NOT_A_PHOTO, mention_author=False)
+            # Text alone: answered in DMs and when the bot is named in it (not for a mere reply-ping).
+            if message.guild is None or self._named(message):
+                await message.reply(texts.NOT_A_PHOTO, mention_author=False)
             return
         try:
             await message.channel.typing()
@@ -319,10 +327,17 @@ class PetBot(discord.Client):
         if reply.answer_id is None:
             await interaction.edit_original_response(content=reply.text)
             return
-        files = [discord.File(io.BytesIO(data), filename=image.filename)] if reattach else []
-        await interaction.edit_original_response(
-            content=reply.text, attachments=files, view=feedback_view(reply.answer_id)
-        )
+        view = feedback_view(reply.answer_id)
+        if reattach:
+            photo = discord.File(io.BytesIO(data), filename=image.filename)
+            try:
+                await interaction.edit_original_response(content=reply.text, attachments=[photo], view=view)
+                return
+            except discord.HTTPException as exc:
+                if exc.status != 413:
+                    raise
+                log.warning("cannot re-attach a photo of %d bytes (%s); answering without it", len(data), exc)
+        await interaction.edit_original_response(content=reply.text, view=view)
 
     async def explain_command(self, interaction: discord.Interaction[Any], image: discord.Attachment | None) -> None:
         if image is not None and image.size > self.download_limit:
@@ -427,8 +442,11 @@ class PetBot(discord.Client):
         except discord.HTTPException as exc:  # the interaction token lasts 15 minutes; a retrain may not
             log.info("cannot edit the retrain progress message (%s); sending the result as a new message", exc)
             channel = interaction.channel
-            if isinstance(channel, discord.abc.Messageable):
-                await channel.send(result)
+            try:
+                if isinstance(channel, discord.abc.Messageable):
+                    await channel.send(result)
+            except discord.HTTPException:
+                log.warning("cannot tell channel %s the retrain result: %s", interaction.channel_id, result)
 
     async def revert_command(self, interaction: discord.Interaction[Any]) -> None:
         if not self.is_admin(interaction.user):
@@ -498,7 +516,11 @@ def _service(interaction: discord.Interaction[Any]) -> ChatService:
 
 
 def _upload_limit(interaction: discord.Interaction[Any]) -> int:
-    return interaction.guild.filesize_limit if interaction.guild is not None else DM_UPLOAD_LIMIT
+    return (
+        interaction.guild.filesize_limit
+        if interaction.guild is not None
+        else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+    )
 
 
 def _picture(post: ThreadPost) -> discord.File:

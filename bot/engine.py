@@ -85,11 +85,14 @@ class Engine:
         """Run blocking work in the inference pool."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    async def analyze(self, data: bytes) -> Analysis:
-        """Prepare and classify one photo off the event loop; raises ImageError or Busy."""
+    async def analyze(self, data: bytes, model: PetModel | None = None) -> Analysis:
+        """Prepare and classify one photo off the event loop; raises ImageError or Busy.
+
+        Pass ``model`` to pin the model (an explanation must use one model from start to end).
+        """
         if self._pending >= self._max_waiting:
             raise Busy("inference queue full")
-        model = self._model
+        model = model or self._model
         self._pending += 1
         try:
             async with self._slots:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from bot.service import ChatService
 from petnet import texts
 
 CHAT_KEY = "local"
+COMMAND = re.compile(r"/[a-zçãõáéíóú_]+")
 
 
 def parse_path(line: str) -> Path:
@@ -43,6 +45,9 @@ class LocalChat:
             return True
         command, _, rest = text.partition(" ")
         command = command.lower()
+        if not COMMAND.fullmatch(command) or parse_path(text).exists():
+            await self.photo(parse_path(text))  # an absolute path also starts with "/"
+            return True
         if command in {"/sair", "/exit", "/quit"}:
             self.say(texts.LOCAL_BYE)
             return False

@@ -46,6 +46,9 @@ class ChatRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        if endpoint in UNLIMITED:
+            # A chat action is a hint, not a message: it must not eat the 30 messages/s budget.
+            return await callback(*args, **kwargs)
         chat_id = data.get("chat_id")
         limited = endpoint.startswith(LIMITED_PREFIXES) and endpoint not in UNLIMITED
         if limited and isinstance(chat_id, int) and chat_id > 0 and self._chat_rate > 0:

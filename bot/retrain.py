@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import queue
 import traceback
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from petnet.store import StoreError
 
 log = logging.getLogger(__name__)
 
+RETRAIN_NICENESS = 15
 ProgressCallback = Callable[[str, int, int], Awaitable[None] | None]
 
 
@@ -40,6 +42,7 @@ class RetrainOutcome:
 def _worker(data_dir: str, models_dir: str, cache_dir: str | None, serving_dir: str, out: Any) -> None:
     """Child process: train a candidate (not promoted) and score the serving model on the same photos."""
     try:
+        os.nice(RETRAIN_NICENESS)  # serving photos comes first; training takes whatever CPU is left
         from petnet.card import ModelCard
         from petnet.head import Calibration, Head
         from trainer.metrics import accuracy
@@ -92,11 +95,17 @@ class Retrainer:
         if self._lock.locked():
             return RetrainOutcome("busy")
         async with self._lock:
-            retrain_id = self.state.retrain_started(admin, force)
+            retrain_id = await asyncio.to_thread(self.state.retrain_started, admin, force)
             log.info("retrain %d started by %s (force=%s) on %s", retrain_id, admin, force, self.data_dir)
             outcome = await self._run(force, on_progress)
-            self.state.retrain_finished(
-                retrain_id, outcome.kind, outcome.version, outcome.old_accuracy, outcome.new_accuracy, outcome.reason
+            await asyncio.to_thread(
+                self.state.retrain_finished,
+                retrain_id,
+                outcome.kind,
+                outcome.version,
+                outcome.old_accuracy,
+                outcome.new_accuracy,
+                outcome.reason,
             )
             log.info("retrain %d finished: %s %s", retrain_id, outcome.kind, outcome.reason)
             return outcome
@@ -116,37 +125,45 @@ class Retrainer:
             daemon=True,
         )
         self.process = process
-        process.start()
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, process.start)  # spawning a process can take a while
+        except (OSError, RuntimeError) as exc:
+            log.exception("cannot start the retrain process")
+            self.process = None
+            return RetrainOutcome("failed", reason=f"não consegui iniciar o processo de treino ({exc})", forced=force)
         result: tuple[Any, ...] | None = None
         error: str | None = None
         try:
+            finished = False
             while True:
-                try:
-                    message = messages.get_nowait()
-                except queue.Empty:
-                    if not process.is_alive():
-                        # drain what arrived just before exit
-                        try:
-                            message = messages.get(timeout=0.5)
-                        except queue.Empty:
-                            break
-                    else:
-                        await asyncio.sleep(0.05)
-                        continue
-                if message[0] == "progress" and on_progress is not None:
-                    maybe = on_progress(message[1], message[2], message[3])
-                    if asyncio.iscoroutine(maybe):
-                        await maybe
-                elif message[0] == "result":
-                    result = message
-                elif message[0] == "error":
-                    error = message[1]
-                    log.error("retrain process failed: %s\n%s", message[1], message[2])
+                # Never block the event loop on the queue: poll it, then sleep.
+                while True:
+                    try:
+                        message = messages.get_nowait()
+                    except (queue.Empty, EOFError, OSError):
+                        break
+                    if message[0] == "progress" and on_progress is not None:
+                        maybe = on_progress(message[1], message[2], message[3])
+                        if asyncio.iscoroutine(maybe):
+                            await maybe
+                    elif message[0] == "result":
+                        result = message
+                    elif message[0] == "error":
+                        error = message[1]
+                        log.error("retrain process failed: %s\n%s", message[1], message[2])
+                if finished:
+                    break
+                if not process.is_alive():
+                    await loop.run_in_executor(None, process.join, 10)
+                    finished = True  # one more pass drains what the child flushed before exiting
+                    continue
+                await asyncio.sleep(0.05)
         finally:
-            await asyncio.get_running_loop().run_in_executor(None, process.join, 10)
+            await loop.run_in_executor(None, process.join, 10)
             self.process = None
         if result is None:
-            self.engine.store.clean_staging()  # a killed trainer may leave a half-written folder
+            await asyncio.to_thread(self.engine.store.clean_staging)  # a killed trainer may leave a staging folder
             reason = error or f"o processo de treino terminou inesperadamente (código {process.exitcode})"
             return RetrainOutcome("failed", reason=reason, forced=force)
         _, version, old_acc, new_acc = result
@@ -154,7 +171,7 @@ class Retrainer:
             return RetrainOutcome("kept", version, old_acc, new_acc, forced=force)
         try:
             model = await self.engine.run(self.engine.load_version, version)
-            self.engine.store.promote(version)
+            await asyncio.to_thread(self.engine.store.promote, version)  # fsyncs: off the event loop
         except (StoreError, OSError, RuntimeError) as exc:
             log.exception("cannot put retrained model %s in service", version)
             return RetrainOutcome("failed", version, old_acc, new_acc, reason=str(exc), forced=force)
@@ -169,6 +186,6 @@ class Retrainer:
             if previous is None:
                 raise StoreError("no previous model")
             model = await self.engine.run(self.engine.load_version, previous)
-            store.revert()
+            await asyncio.to_thread(store.revert)
             self.engine.swap(model)
             return previous

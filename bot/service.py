@@ -5,6 +5,7 @@ Adapters turn their messages into these calls and send back the texts they retur
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -87,8 +88,10 @@ class ChatService:
         decision = analysis.decision
         answer_id = None
         try:
-            answer_id = self.state.remember_answer(
-                chat_key, photo_ref, decision.label, decision.p_cat, self.engine.model.version
+            # SQLite commits fsync; under disk load that can take long, so never on the event loop.
+            version = self.engine.model.version
+            answer_id = await asyncio.to_thread(
+                self.state.remember_answer, chat_key, photo_ref, decision.label, decision.p_cat, version
             )
         except StateError:
             log.exception("could not remember the answer for chat %s (the answer is still sent)", chat_key)
@@ -96,8 +99,8 @@ class ChatService:
 
     async def explanation(self, data: bytes) -> list[str]:
         """The numbered /explicar thread for this photo, with the model in service now."""
-        analysis = await self.engine.analyze(data)
-        model = self.engine.model
+        model = self.engine.model  # pinned: a swap during the request must not mix two models
+        analysis = await self.engine.analyze(data, model)
         return texts.explanation_thread(explain(analysis, model.head.weights, model.card))
 
     # --- feedback and corrections -------------------------------------------------------------

@@ -21,6 +21,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.engine import Busy
 from bot.rate_limit import ChatRateLimiter
 from bot.service import ChatService
 from petnet import texts
@@ -180,6 +181,9 @@ async def on_explain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         posts = await service.explanation(data)
     except FileTooBig as exc:
         await message.reply_text(texts.file_too_big(exc.size, service.settings.download_limit))
+        return
+    except Busy:
+        await message.reply_text(texts.BUSY)
         return
     except (TelegramError, ValueError) as exc:
         log.warning("cannot explain photo in chat %s: %s", message.chat_id, exc)

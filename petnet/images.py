@@ -19,6 +19,7 @@ INPUT_SIZE = 224
 # Photos larger than this are refused before decoding (decompression bombs); a 48-megapixel
 # phone photo still fits.
 MAX_PIXELS = 50_000_000
+EXIF_ORIENTATION = 0x0112
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF"})
 
 
@@ -148,6 +149,9 @@ def prepare_image(data: bytes, crop: Crop = DEFAULT_CROP) -> PreparedImage:
     source_format = str(image.format)
     try:
         image.seek(0)  # first frame of animated GIF/WebP
+        width, height = image.size
+        rotated = image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+        original_size = (height, width) if rotated else (width, height)  # before draft() shrinks it
         if image.format == "JPEG":
             # Let libjpeg decode at 1/2, 1/4 or 1/8 scale while the short side stays >= 2x the input.
             width, height = image.size
@@ -155,7 +159,6 @@ def prepare_image(data: bytes, crop: Crop = DEFAULT_CROP) -> PreparedImage:
             if scale < 1:
                 image.draft("RGB", (int(width * scale) + 1, int(height * scale) + 1))
         image = ImageOps.exif_transpose(image)
-        original_size = image.size
         rgb = _square(_to_rgb(image), crop)
         pixels = np.asarray(rgb, dtype=np.uint8)
     except Image.DecompressionBombError as exc:

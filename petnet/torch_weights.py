@@ -86,7 +86,7 @@ class _StateDictUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid: Any) -> str:
         # ('storage', storage_type, key, location, numel[, view_metadata])
-        if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
             raise UnsafeWeightsError(f"unexpected persistent id {pid!r}")
         storage_type, key, _location, numel = pid[1], str(pid[2]), pid[3], int(pid[4])
         if not isinstance(storage_type, _StorageType):
@@ -102,7 +102,7 @@ def _read_header(file: BinaryIO) -> None:
     if header.load() != LEGACY_PROTOCOL:
         raise ValueError("unsupported legacy PyTorch protocol version")
     sys_info = _SafeScalarUnpickler(file).load()
-    if not sys_info.get("little_endian", False):
+    if not isinstance(sys_info, dict) or not sys_info.get("little_endian", False):
         raise ValueError("big-endian weights are not supported")
 
 
@@ -111,6 +111,20 @@ class _SafeScalarUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         raise UnsafeWeightsError(f"refusing to load global {module}.{name} from a weights header")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UnsafeWeightsError("unexpected persistent id in a weights header")
+
+
+def _check_bounds(name: str, ref: _TensorRef, storage_len: int) -> None:
+    """A tensor must lie inside its storage; otherwise as_strided would read foreign memory."""
+    if len(ref.size) != len(ref.stride) or ref.offset < 0 or any(s < 0 for s in (*ref.size, *ref.stride)):
+        raise UnsafeWeightsError(f"tensor {name!r} has an invalid size/stride/offset")
+    if 0 in ref.size:
+        return
+    last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride, strict=True))
+    if last >= storage_len:
+        raise UnsafeWeightsError(f"tensor {name!r} reaches past the end of its storage")
 
 
 def load_state_dict(path: Path, skip_suffixes: tuple[str, ...] = ("num_batches_tracked",)) -> dict[str, np.ndarray]:
@@ -125,7 +139,10 @@ def load_state_dict(path: Path, skip_suffixes: tuple[str, ...] = ("num_batches_t
         data: dict[str, np.ndarray] = {}
         for key in keys:
             storage = unpickler.storages[str(key)]
-            (numel,) = struct.unpack("<q", file.read(8))
+            count = file.read(8)
+            if len(count) != 8:
+                raise ValueError(f"storage {key} is truncated")
+            (numel,) = struct.unpack("<q", count)
             if numel != storage.numel:
                 raise ValueError(f"storage {key}: expected {storage.numel} elements, found {numel}")
             raw = file.read(numel * storage.dtype.itemsize)
@@ -140,6 +157,7 @@ def load_state_dict(path: Path, skip_suffixes: tuple[str, ...] = ("num_batches_t
         if not isinstance(ref, _TensorRef):
             raise UnsafeWeightsError(f"entry {name!r} is not a tensor")
         flat = data[ref.storage_key]
+        _check_bounds(name, ref, len(flat))
         itemsize = flat.dtype.itemsize
         view = np.lib.stride_tricks.as_strided(
             flat[ref.offset :],
@@ -147,5 +165,5 @@ def load_state_dict(path: Path, skip_suffixes: tuple[str, ...] = ("num_batches_t
             strides=tuple(s * itemsize for s in ref.stride),
             writeable=False,
         )
-        tensors[name] = np.ascontiguousarray(view)
+        tensors[name] = view.copy()  # copy() keeps 0-d tensors 0-d
     return tensors

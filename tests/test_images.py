@@ -311,11 +311,6 @@ def test_large_jpeg_is_decoded_fast_and_sane() -> None:
     assert elapsed < 2.0
 
 
-@pytest.mark.xfail(
-    reason="BUG petnet/images.py:146-148: original_size is read after image.draft(), so a large JPEG reports "
-    "its reduced decode size (1000x750 for a 4000x3000 photo) instead of its real size",
-    strict=True,
-)
 def test_large_jpeg_reports_its_real_size() -> None:
     assert prepare_image(_large_jpeg()).original_size == (4000, 3000)
 

@@ -174,11 +174,6 @@ def test_handle_reads_the_photo_whatever_the_path_looks_like(
     assert local_service.last_photo_ref(CHAT_KEY) == f"file:{spaced_cat.resolve()}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/local_chat.py LocalChat.handle treats any line starting with '/' as a command, so an "
-    "absolute path (what typing or dragging a file gives on Linux/macOS) gets UNKNOWN_COMMAND",
-)
 @pytest.mark.parametrize("escaped", [False, True], ids=["plain", "backslash-escaped spaces"])
 def test_handle_reads_an_unquoted_absolute_path(local_service: ChatService, spaced_cat: Path, escaped: bool) -> None:
     line = str(spaced_cat).replace(" ", "\\ ") if escaped else str(spaced_cat)

@@ -757,12 +757,6 @@ def test_photo_gets_busy_text_when_the_queue_is_full(
     run(scenario())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/telegram_app.py on_explain catches (TelegramError, ValueError) around "
-    "service.explanation(), not bot.engine.Busy (a RuntimeError): with the queue full, /explicar "
-    "ends in on_error (traceback logged, INTERNAL_ERROR sent) instead of texts.BUSY",
-)
 def test_explicar_gets_busy_text_when_the_queue_is_full(
     tiny_service: ChatService, photos: Photos, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -928,12 +922,6 @@ def test_reverter_after_promoted_retrain_goes_back(retrain_flow: RetrainFlow) ->
     assert flow.old_version in flow.model_text_after_revert
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/retrain.py _worker calls trainer.train(...) without an extractor, so the trainer builds "
-    "FeatureExtractor() on the DEFAULT backbone cache (GATO_CACHE_DIR or ~/.cache) instead of "
-    "Settings.cache_dir: it writes/builds a second backbone outside the configured cache",
-)
 def test_retrain_uses_only_the_configured_cache_dir(retrain_flow: RetrainFlow) -> None:
     built = [p.name for p in retrain_flow.env_cache_dir.rglob("*")] if retrain_flow.env_cache_dir.exists() else []
     assert built == []
@@ -974,12 +962,6 @@ def test_failed_retrain_reports_and_keeps_the_model(gato_cache_dir: Path, tmp_pa
         service.state.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/service.py ChatService.explanation analyzes with the model in service at the start "
-    "(Engine.analyze) but then takes weights and card from self.engine.model AFTER the await: a swap "
-    "(/reverter or a retrain) in between mixes two models, and the user gets EXPLAIN_PHOTO_GONE",
-)
 def test_explanation_is_consistent_when_the_model_is_swapped_mid_request(
     retrain_flow: RetrainFlow, photos: Photos, monkeypatch: pytest.MonkeyPatch
 ) -> None:

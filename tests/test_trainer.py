@@ -139,8 +139,8 @@ def trained(
     truncated = data / "cachorros" / "cortada.jpg"
     whole = pick_photos("train", "cachorros", 1, start=N_PER_CLASS)[0].read_bytes()
     truncated.write_bytes(whole[: len(whole) // 2])
-    # No extractor passed: the trainer builds its own on the default cache, which the gato_cache_dir
-    # fixture points at this session's temporary cache.
+    # No extractor passed: the trainer builds its own backbone in cache_dir (gato_cache_dir keeps the
+    # default cache in a temporary folder anyway, so nothing can land in the user's ~/.cache).
     result = train(data, root / "models", cache_dir=root / "cache")
     return Trained(data, root / "models", root / "cache", result, broken, truncated)
 
@@ -163,6 +163,7 @@ def test_first_run_writes_a_complete_promoted_version(trained: Trained) -> None:
     assert store.current_dir() == result.version_dir
     assert sorted(p.name for p in result.version_dir.iterdir()) == sorted([HEAD_ONNX, HEAD_WEIGHTS, CARD_JSON, CARD_MD])
     assert not staging_dirs(trained.store)
+    assert (trained.cache / BACKBONE_FILE).exists() and (trained.cache / "features.sqlite").exists()
     assert result.extracted_new == 2 * N_PER_CLASS
     card = ModelCard.load(result.version_dir / CARD_JSON)
     assert card == result.card
@@ -304,13 +305,8 @@ def test_cli_trains_and_prints_a_summary(cli_run: CliRun) -> None:
     assert (cli_run.cache / "features.sqlite").exists()
 
 
-@pytest.mark.xfail(
-    reason="BUG trainer/__main__.py:46 + trainer/train.py:108: --cache-dir is documented as 'cache do backbone e das "
-    "características' but train() builds FeatureExtractor() on the default cache, so the backbone is built in "
-    "$GATO_CACHE_DIR / ~/.cache/gato-ou-cachorro instead of --cache-dir",
-    strict=True,
-)
 def test_cli_cache_dir_holds_the_backbone(cli_run: CliRun) -> None:
+    """--cache-dir is "cache do backbone e das características": nothing goes to the user's default cache."""
     assert cli_run.process.returncode == 0, cli_run.process.stderr[-2000:]
     assert (cli_run.cache / BACKBONE_FILE).exists()
     assert not (cli_run.user_cache / "gato-ou-cachorro" / BACKBONE_FILE).exists()

@@ -181,11 +181,6 @@ def test_crafted_file_views_offsets_and_strides(tmp_path: Path) -> None:
     assert "bn.num_batches_tracked" not in load_state_dict(path)
 
 
-@pytest.mark.xfail(
-    reason="BUG petnet/torch_weights.py:149: np.ascontiguousarray turns 0-d tensors (e.g. num_batches_tracked) "
-    "into shape (1,), so the loaded shape differs from torch's",
-    strict=True,
-)
 def test_zero_dimensional_tensor_keeps_its_shape(tmp_path: Path) -> None:
     path = tmp_path / "small.pth"
     path.write_bytes(_small_file())
@@ -302,11 +297,6 @@ def test_truncated_file_raises_cleanly(tmp_path: Path, cut: str) -> None:
         load_state_dict(path)
 
 
-@pytest.mark.xfail(
-    reason="BUG petnet/torch_weights.py:128: a file cut at or inside a storage's 8-byte element count "
-    "raises struct.error (not ValueError/EOFError/UnpicklingError like every other truncation)",
-    strict=True,
-)
 @pytest.mark.parametrize("count_bytes_kept", [0, 4])
 def test_truncated_at_a_storage_count_raises_cleanly(tmp_path: Path, count_bytes_kept: int) -> None:
     """Cut right after the storage-key list (all data lost) or inside the first storage's element count."""
@@ -318,11 +308,6 @@ def test_truncated_at_a_storage_count_raises_cleanly(tmp_path: Path, count_bytes
         load_state_dict(path)
 
 
-@pytest.mark.xfail(
-    reason="BUG petnet/torch_weights.py:143-149: a tensor's size/stride/offset is not checked against its "
-    "storage, so as_strided reads memory beyond the buffer (heap contents are returned, or the process crashes)",
-    strict=True,
-)
 def test_tensor_larger_than_its_storage_is_refused(tmp_path: Path) -> None:
     """Run in a child process: the unchecked read may segfault."""
     path = tmp_path / "overread.pth"

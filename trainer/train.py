@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from petnet.backbone import BN_EPSILON, INPUT_SIZE, default_cache_dir, sha256_file
+from petnet.backbone import BN_EPSILON, INPUT_SIZE, default_cache_dir, ensure_backbone, sha256_file
 from petnet.card import Candidate, ModelCard, SplitCounts, TrainingCurve
 from petnet.features import FeatureExtractor
 from petnet.head import sigmoid
@@ -105,7 +105,7 @@ def train(
     dataset = find_dataset(Path(data_dir))
     if others_dir is None and (Path(data_dir) / "outros").is_dir():
         others_dir = Path(data_dir) / "outros"  # approved "nenhum" corrections land here
-    extractor = extractor or FeatureExtractor()
+    extractor = extractor or FeatureExtractor(ensure_backbone(cache_dir))
     cache = FeatureCache((cache_dir or default_cache_dir()) / "features.sqlite", extractor_id(extractor))
     try:
         train_set, val_set, unreadable, extracted = _features(dataset, extractor, cache, on_progress)
