@@ -6,6 +6,7 @@ import asyncio
 import re
 import shlex
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlparse
@@ -54,7 +55,8 @@ class LocalChat:
         if command in {"/ajuda", "/start", "/help"}:
             self.say(self.service.help_text(is_admin=True))
         elif command == "/modelo":
-            self.say(self.service.model_text())
+            curve = self.save_picture(await self.service.training_curve(), "curva.png")
+            self.say(f"{self.service.model_text()}\n{texts.local_picture_saved(str(curve))}")
         elif command == "/explicar":
             await self.explain(rest)
         elif command == "/retreinar":
@@ -121,12 +123,24 @@ class LocalChat:
                 return
             path = Path(ref[5:])
         try:
-            posts = await self.service.explanation(path.read_bytes())
+            posts = await self.service.explanation_posts(path.read_bytes())
         except (OSError, ValueError):
             self.say(texts.EXPLAIN_PHOTO_GONE)
             return
         for post in posts:
-            self.say(post)
+            if post.picture is not None:
+                saved = self.save_picture(post.picture, post.picture_name)
+                self.say(f"{post.text}\n{texts.local_picture_saved(str(saved))}")
+            else:
+                self.say(post.text)
+
+    def save_picture(self, png: bytes, name: str) -> Path:
+        """The terminal cannot show pictures: save them next to the state file and print the path."""
+        folder = self.service.settings.state_path.parent / "explicacoes"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{datetime.now():%Y%m%d-%H%M%S-%f}-{name}"
+        path.write_bytes(png)
+        return path.resolve()
 
     async def retrain(self, force: bool) -> None:
         shown = {"stage": ""}

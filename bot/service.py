@@ -23,8 +23,9 @@ from petnet.explain import explain
 from petnet.head import fired
 from petnet.images import ImageError, read_header
 from petnet.labels import CAT, CLASS_NAMES, DOG, FOLDER_ALIASES, NEITHER
-from petnet.model import Analysis
+from petnet.model import Analysis, PetModel
 from petnet.neither import top_class
+from petnet.pictures import explanation_picture
 from petnet.store import StoreError
 from trainer.dataset import class_folders
 
@@ -47,6 +48,15 @@ class PhotoReply:
 
 
 @dataclass(frozen=True)
+class Post:
+    """One message of the /explicar thread; with a picture, ``text`` is its caption."""
+
+    text: str
+    picture: bytes | None = None
+    picture_name: str = ""
+
+
+@dataclass(frozen=True)
 class Review:
     correction: Correction
     photo: bytes
@@ -59,6 +69,7 @@ class ChatService:
         self.engine = engine
         self.state = state
         self.retrainer = retrainer
+        self._curves: dict[str, bytes] = {}
 
     # --- everyone ---------------------------------------------------------------------------
 
@@ -98,10 +109,35 @@ class ChatService:
         return PhotoReply(answer_text(analysis, self.engine.model.head.weights.activation), analysis, answer_id)
 
     async def explanation(self, data: bytes) -> list[str]:
-        """The numbered /explicar thread for this photo, with the model in service now."""
+        """The numbered /explicar thread's texts (captions for the picture posts)."""
+        return [post.text for post in await self.explanation_posts(data, with_pictures=False)]
+
+    async def explanation_posts(self, data: bytes, with_pictures: bool = True) -> list[Post]:
+        """The /explicar thread for this photo, pictures included, all from one model."""
         model = self.engine.model  # pinned: a swap during the request must not mix two models
         analysis = await self.engine.analyze(data, model)
-        return texts.explanation_thread(explain(analysis, model.head.weights, model.card))
+        posts = texts.explanation_posts(explain(analysis, model.head.weights, model.card))
+        out = []
+        for text, kind in posts:
+            picture = None
+            if kind is not None and with_pictures:
+                picture = await self._picture(kind, analysis, model)
+            out.append(Post(text, picture, f"{kind}.png" if kind else ""))
+        return out
+
+    async def training_curve(self) -> bytes:
+        """The "Como eu aprendi" picture of the model in service (drawn once per model)."""
+        model = self.engine.model
+        return await self._picture("curve", None, model)
+
+    async def _picture(self, kind: str, analysis: Analysis | None, model: PetModel) -> bytes:
+        if kind == "curve":
+            cached = self._curves.get(model.version)
+            if cached is None:
+                cached = await self.engine.draw(explanation_picture, kind, analysis, model.head.weights, model.card)
+                self._curves = {model.version: cached}
+            return cached
+        return await self.engine.draw(explanation_picture, kind, analysis, model.head.weights, model.card)
 
     # --- feedback and corrections -------------------------------------------------------------
 

@@ -123,8 +123,12 @@ async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The model card in a few lines, as the caption of its training curve."""
     assert update.effective_message is not None
-    await update.effective_message.reply_text(_service(context).model_text())
+    service = _service(context)
+    await context.bot.send_chat_action(update.effective_message.chat_id, ChatAction.UPLOAD_PHOTO)
+    curve = await service.training_curve()
+    await update.effective_message.reply_photo(curve, caption=service.model_text(), filename="curva.png")
 
 
 async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -178,7 +182,7 @@ async def on_explain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
     try:
         data = await _download(context, found[0], found[1])
-        posts = await service.explanation(data)
+        posts = await service.explanation_posts(data)
     except FileTooBig as exc:
         await message.reply_text(texts.file_too_big(exc.size, service.settings.download_limit))
         return
@@ -193,8 +197,13 @@ async def on_explain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     for i, post in enumerate(posts):
         if i:
             await asyncio.sleep(service.settings.thread_interval)
-        sent = await anchor.reply_text(post, do_quote=True)
-        anchor = sent
+        if post.picture is not None:
+            await context.bot.send_chat_action(message.chat_id, ChatAction.UPLOAD_PHOTO)
+            anchor = await anchor.reply_photo(
+                post.picture, caption=post.text, do_quote=True, filename=post.picture_name
+            )
+        else:
+            anchor = await anchor.reply_text(post.text, do_quote=True)
 
 
 async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -29,61 +29,56 @@ from matplotlib.patches import Circle, Polygon, Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
 
+from petnet.card import ModelCard
+from petnet.explain import gradcam
 from petnet.head import HeadTrace, HeadWeights, fired
 from petnet.labels import CAT, CLASS_NAMES, DOG
-
-# --- pt-BR labels drawn inside the pictures ------------------------------------------------------
-# (to be moved to petnet/texts.py; each is drawn as it is, {placeholders} filled in here)
-
-HEATMAP_TITLE = "Onde a rede olhou"
-HEATMAP_ANSWER = "resposta: {label}"
-HEATMAP_TOWARDS_WORDS = "empurrou para"  # drawn above GATO / CACHORRO at each end of the colour key
-HEATMAP_NEUTRAL = "não pesou"  # the middle of the colour key
-HEATMAP_STRENGTH_NOTE = "quanto mais forte a cor, mais aquela parte pesou"
-HEATMAP_FLAT_NOTE = "nesta foto nenhuma parte pesou para um lado"
-LABEL_WORDS = {"gato": "GATO", "cachorro": "CACHORRO", "nenhum": "NEM GATO NEM CACHORRO"}
-
-NETWORK_TITLE = "Os neurônios desta foto"
-NETWORK_ANSWER = "A rede respondeu {label} ({confidence} de confiança)"
-NETWORK_ANSWER_OTHER = "A resposta foi: {label}"
-NETWORK_INPUT_TITLE = "Entrada"
-NETWORK_INPUT_COUNT = "{n} características"
-NETWORK_INPUT_NOTE = "claro = forte nesta foto"
-NETWORK_LAYER_TITLE = "{i}ª camada oculta"
-NETWORK_LAYER_COUNT = "{n} neurônios"
-NETWORK_LAYER_FIRED = "dispararam: {fired} de {n}"
-NETWORK_LAYER_TITLE_SHORT = "{i}ª camada"  # the forms used when three hidden layers leave less room
-NETWORK_LAYER_FIRED_SHORT = "dispararam:\n{fired} de {n}"
-NETWORK_OUTPUT_COUNT = "1 neurônio"
-NETWORK_OUTPUT_TITLE = "Saída"
-NETWORK_OUTPUT_RULE = "a partir de 0,5 = gato"
-NETWORK_OUTPUT_Z = "soma z = {z}"
-NETWORK_GAUGE_LOW = "cachorro"
-NETWORK_GAUGE_HIGH = "gato"
-NETWORK_LEGEND_FIRED = {
-    "relu": "disparou (valor > 0)",
-    "tanh": "disparou (valor > 0)",
-    "logistic": "disparou (valor ≥ 0,5)",
-}
-NETWORK_LEGEND_FIRED_OTHER = "disparou"
-NETWORK_LEGEND_QUIET = "ficou quieto"
-NETWORK_LEGEND_UP = "ligação que aumenta a soma (na saída: rumo a GATO)"
-NETWORK_LEGEND_DOWN = "ligação que diminui a soma (na saída: rumo a CACHORRO)"
-NETWORK_LEGEND_ONLY_STRONGEST = (
-    "Só aparecem as ligações que mais pesaram nesta foto (valor × peso); mais grossa = pesou mais."
+from petnet.model import Analysis
+from petnet.texts import (  # the words drawn inside the pictures live with all other pt-BR text
+    CURVE_ACCURACY_LABEL,
+    CURVE_ACCURACY_LEGEND,
+    CURVE_EMPTY,
+    CURVE_FINAL_ACCURACY,
+    CURVE_FINAL_LOSS,
+    CURVE_LOSS_LABEL,
+    CURVE_LOSS_LEGEND,
+    CURVE_TITLE,
+    CURVE_X_LABEL,
+    HEATMAP_ANSWER,
+    HEATMAP_FLAT_NOTE,
+    HEATMAP_NEUTRAL,
+    HEATMAP_STRENGTH_NOTE,
+    HEATMAP_TITLE,
+    HEATMAP_TOWARDS_WORDS,
+    NETWORK_ANSWER,
+    NETWORK_ANSWER_OTHER,
+    NETWORK_GAUGE_HIGH,
+    NETWORK_GAUGE_LOW,
+    NETWORK_INPUT_COUNT,
+    NETWORK_INPUT_NOTE,
+    NETWORK_INPUT_TITLE,
+    NETWORK_LAYER_COUNT,
+    NETWORK_LAYER_FIRED,
+    NETWORK_LAYER_FIRED_SHORT,
+    NETWORK_LAYER_TITLE,
+    NETWORK_LAYER_TITLE_SHORT,
+    NETWORK_LEGEND_DOWN,
+    NETWORK_LEGEND_FIRED,
+    NETWORK_LEGEND_FIRED_OTHER,
+    NETWORK_LEGEND_ONLY_STRONGEST,
+    NETWORK_LEGEND_QUIET,
+    NETWORK_LEGEND_UP,
+    NETWORK_OUTPUT_COUNT,
+    NETWORK_OUTPUT_RULE,
+    NETWORK_OUTPUT_TITLE,
+    NETWORK_OUTPUT_Z,
+    NETWORK_TITLE,
+    confidence_pct,
+    num,
 )
-
-CURVE_TITLE = "Como eu aprendi"
-CURVE_X_LABEL = "época (uma passada por todas as fotos de treino)"
-CURVE_LOSS_LABEL = "erro no treino (loss)"
-CURVE_ACCURACY_LABEL = "acerto na validação (%)"
-CURVE_LOSS_LEGEND = "erro no treino (quanto menor, melhor)"
-CURVE_ACCURACY_LEGEND = "acerto em fotos que não vi no treino"
-CURVE_FINAL_LOSS = "erro final: {value}"
-CURVE_FINAL_ACCURACY = "acerto final: {value}"
-CURVE_EMPTY = "ainda não há épocas de treino registradas"
-
-# --- end of pt-BR labels -------------------------------------------------------------------------
+from petnet.texts import (
+    PICTURE_LABEL_WORDS as LABEL_WORDS,
+)
 
 RGB = tuple[int, int, int]
 
@@ -99,9 +94,9 @@ UNLIT_RGB: RGB = (62, 68, 86)  # a neuron that did not fire
 LOSS_RGB: RGB = (255, 96, 110)  # the training curve: error in red
 ACCURACY_RGB: RGB = (72, 210, 130)  # and accuracy in green
 
-HEATMAP_SIDE = 448  # the photo's side in the heatmap picture: 2x the network's 224 crop, for phones
+HEATMAP_SIDE = 336  # the photo's side in the heatmap picture: 2x the network's 224 crop, for phones
 HEATMAP_MAX_OPACITY = 0.72  # colour opacity where the photo's evidence is strongest
-HEATMAP_COMPRESS_LEVEL = 1
+HEATMAP_COMPRESS_LEVEL = 0  # stored: zlib would double the cost of this path (bench/heatmap_overhead.py)
 
 NETWORK_WIDTH = 1200
 NETWORK_HEIGHT = 900
@@ -126,28 +121,16 @@ def label_rgb(label: str) -> RGB:
     return INK_RGB
 
 
-def _num(value: float, decimals: int = 2) -> str:
-    """1234.5 -> '1.234,50' (pt-BR), as petnet.texts.num."""
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
-
-
-def _percent(value: float) -> str:
-    if value > 0.999:
-        return "mais de 99,9%"
-    return f"{_num(100 * value, 1)}%"
-
-
 def _short_probability(p: float) -> str:
     """The output neuron's value with the fewest decimals (2..4) that do not round it to 0 or 1."""
     decimals = 2
     while decimals < 4 and round(p, decimals) in (0.0, 1.0) and 0.0 < p < 1.0:
         decimals += 1
     if round(p, decimals) >= 1.0 and p < 1.0:
-        return "> " + _num(1 - 10**-decimals, decimals)
+        return "> " + num(1 - 10**-decimals, decimals)
     if round(p, decimals) <= 0.0 < p:
-        return "< " + _num(10**-decimals, decimals)
-    return _num(p, decimals)
+        return "< " + num(10**-decimals, decimals)
+    return num(p, decimals)
 
 
 # --- PNG writing -----------------------------------------------------------------------------------
@@ -654,7 +637,7 @@ def network_png(trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float
         va="center",
         zorder=7,
     )
-    z_text = NETWORK_OUTPUT_Z.format(z=_num(trace.logit, 2))
+    z_text = NETWORK_OUTPUT_Z.format(z=num(trace.logit, 2))
     ax.text(output_x, output_y + output_r + 34, z_text, fontsize=_pt(22), color=muted, ha="center", va="center")
     gauge_w, gauge_h = 220.0, 20.0
     gauge_x0, gauge_y = output_x - gauge_w / 2, output_y + output_r + 90
@@ -680,16 +663,16 @@ def network_png(trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float
         ax.text(cx, top - 62, title, fontsize=_pt(25), fontweight="bold", color=ink, ha="center", va="center")
         ax.text(cx, top - 30, subtitle, fontsize=_pt(21), color=muted, ha="center", va="center")
 
-    caption(input_cx, NETWORK_INPUT_TITLE, NETWORK_INPUT_COUNT.format(n=_num(len(inputs), 0)))
+    caption(input_cx, NETWORK_INPUT_TITLE, NETWORK_INPUT_COUNT.format(n=num(len(inputs), 0)))
     ax.text(input_cx, bottom + 26, NETWORK_INPUT_NOTE, fontsize=_pt(20), color=muted, ha="center", va="center")
     for layer, (x0, block_w, values, layer_marks) in enumerate(zip(block_x0s, block_ws, hidden, marks, strict=True)):
         cx = x0 + block_w / 2
         title = NETWORK_LAYER_TITLE if roomy else NETWORK_LAYER_TITLE_SHORT
-        caption(cx, title.format(i=layer + 1), NETWORK_LAYER_COUNT.format(n=_num(len(values), 0)))
+        caption(cx, title.format(i=layer + 1), NETWORK_LAYER_COUNT.format(n=num(len(values), 0)))
         n_fired = sum(m.fired for m in layer_marks)
         below = max(m.y for m in layer_marks) + spacing / 2 + 14
         fired_text = (NETWORK_LAYER_FIRED if roomy else NETWORK_LAYER_FIRED_SHORT).format(
-            fired=_num(n_fired, 0), n=_num(len(values), 0)
+            fired=num(n_fired, 0), n=num(len(values), 0)
         )
         ax.text(
             cx,
@@ -707,7 +690,7 @@ def network_png(trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float
     # Title with the decision.
     ax.text(margin, 44, NETWORK_TITLE, fontsize=_pt(36), fontweight="bold", color=ink, ha="left", va="center")
     confidence = p_cat if label == CLASS_NAMES[CAT] else 1.0 - p_cat
-    answer = NETWORK_ANSWER.format(label=label_word(label), confidence=_percent(confidence))
+    answer = NETWORK_ANSWER.format(label=label_word(label), confidence=confidence_pct(confidence))
     if label not in (CLASS_NAMES[CAT], CLASS_NAMES[DOG]):
         answer = NETWORK_ANSWER_OTHER.format(label=label_word(label))
     ax.text(
@@ -800,7 +783,7 @@ def training_curve_png(loss: list[float], val_accuracy: list[float]) -> bytes:
         ax.set_ylim(0, max(float(np.nanmax(loss_values)) * 1.12, 1e-6))
         last_epoch, last_loss = float(loss_epochs[loss_known][-1]), float(loss_values[loss_known][-1])
         ax.annotate(
-            CURVE_FINAL_LOSS.format(value=_num(last_loss, 4)),
+            CURVE_FINAL_LOSS.format(value=num(last_loss, 4)),
             (last_epoch, last_loss),
             xytext=(0, 22),
             textcoords="offset pixels",
@@ -826,7 +809,7 @@ def training_curve_png(loss: list[float], val_accuracy: list[float]) -> bytes:
         right.set_ylim(low, 101)
         last_epoch, last_percent = float(accuracy_epochs[accuracy_known][-1]), float(percent[accuracy_known][-1])
         right.annotate(
-            CURVE_FINAL_ACCURACY.format(value=f"{_num(last_percent, 1)}%"),
+            CURVE_FINAL_ACCURACY.format(value=f"{num(last_percent, 1)}%"),
             (last_epoch, last_percent),
             xytext=(0, -22),
             textcoords="offset pixels",
@@ -849,10 +832,10 @@ def training_curve_png(loss: list[float], val_accuracy: list[float]) -> bytes:
         ax.set_ylim(0, 1)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=7, steps=[1, 2, 2.5, 5, 10]))
     decimals = _tick_decimals(ax.get_yticks())
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _num(v, decimals)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: num(v, decimals)))
     right.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
     right_decimals = _tick_decimals(right.get_yticks())
-    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{_num(v, right_decimals)}%"))
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{num(v, right_decimals)}%"))
     ax.set_xlabel(CURVE_X_LABEL, fontsize=_pt(21), color=ink)
     ax.set_ylabel(CURVE_LOSS_LABEL, fontsize=_pt(21), color=loss_colour)
     right.set_ylabel(CURVE_ACCURACY_LABEL, fontsize=_pt(21), color=accuracy_colour)
@@ -871,3 +854,19 @@ def training_curve_png(loss: list[float], val_accuracy: list[float]) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, facecolor=board)
     return buffer.getvalue()
+
+
+def explanation_picture(kind: str, analysis: Analysis | None, weights: HeadWeights, card: ModelCard) -> bytes:
+    """One of the /explicar pictures ("heatmap", "network", "curve") for this photo and model."""
+    if kind == "curve":
+        return training_curve_png(card.curve.loss, card.curve.val_accuracy)
+    if analysis is None:
+        raise ValueError(f"the {kind} picture needs a photo")
+    decision = analysis.decision
+    if kind == "heatmap":
+        cam = gradcam(weights, analysis.features.feature_map, analysis.features.pooled)
+        return heatmap_png(analysis.image.pixels, cam, decision.label)
+    if kind == "network":
+        png, _ = network_png(analysis.trace, weights, decision.label, decision.p_cat)
+        return png
+    raise ValueError(f"unknown picture {kind!r}")

@@ -362,8 +362,8 @@ def _term(t: object) -> str:
     return f"({num(t.x, 2)} × {num(t.w, 3)})"
 
 
-def explanation_thread(ex: object) -> list[str]:
-    """The /explicar thread for one photo, numbered like a Twitter thread (1/N ...)."""
+def explanation_posts(ex: object) -> list[tuple[str, str | None]]:
+    """The /explicar thread for one photo: (numbered text, picture kind or None) per post."""
     from petnet.explain import Explanation
 
     assert isinstance(ex, Explanation)
@@ -431,8 +431,34 @@ def explanation_thread(ex: object) -> list[str]:
             f"({pct(probability, 0)}). Por isso respondi \"nem gato nem cachorro\" em vez de chutar {ex.mlp_label}: "
             "minha MLP só conhece essas duas respostas e diria uma delas para qualquer foto.",
         )
-    total = len(posts)
-    return [f"{i}/{total} {post}" for i, post in enumerate(posts, 1)]
+    pictures = [(PICTURE_CAPTIONS[kind], kind) for kind in PICTURE_ORDER]
+    thread: list[tuple[str, str | None]] = [(post, None) for post in posts]
+    # pictures go right after the post they illustrate: pixels -> heatmap, layers -> network, training -> curve
+    anchors = {"heatmap": posts[1], "network": posts[2], "curve": posts[-3]}
+    for caption, kind in pictures:
+        at = next(i for i, (text, _) in enumerate(thread) if text == anchors[kind]) + 1
+        thread.insert(at, (caption, kind))
+    total = len(thread)
+    return [(f"{i}/{total} {text}", kind) for i, (text, kind) in enumerate(thread, 1)]
+
+
+def explanation_thread(ex: object) -> list[str]:
+    """The /explicar thread's texts (picture posts give their caption), numbered 1/N ... N/N."""
+    return [text for text, _ in explanation_posts(ex)]
+
+
+PICTURE_ORDER = ("heatmap", "network", "curve")
+PICTURE_CAPTIONS = {
+    "heatmap": "🔥 Onde a rede olhou: nas partes em laranja, a foto empurrou a resposta para GATO; nas em azul, "
+    "para CACHORRO. Quanto mais forte a cor, mais aquela parte pesou. (Para quem quer o nome técnico: é um "
+    "Grad-CAM, calculado com a derivada da saída da rede em relação a cada uma das 7×7 regiões da foto.)",
+    "network": "💡 Os neurônios desta foto: cada bolinha é um neurônio da minha MLP, e as acesas dispararam "
+    "para esta foto. As linhas são só as ligações que mais pesaram: as laranja empurram a soma para cima "
+    "(rumo a gato), as azuis para baixo (rumo a cachorro).",
+    "curve": "📈 Como eu aprendi: a cada época (uma passada por todas as fotos de treino), a linha vermelha "
+    "mostra o erro no treino, que a descida do gradiente foi empurrando para baixo; a verde mostra quanto eu "
+    "acertava em fotos que nunca tinha visto.",
+}
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -565,6 +591,10 @@ LOCAL_WELCOME = (
 )
 LOCAL_PROMPT = "você> "
 LOCAL_BYE = "Até mais! 👋"
+def local_picture_saved(path: str) -> str:
+    return f"🖼️ Figura salva em: {path}"
+
+
 LOCAL_FILE_NOT_FOUND = "Não achei esse arquivo. Digite o caminho de uma foto, ou /ajuda."
 
 
@@ -610,3 +640,54 @@ def correction_rejected(correction_id: int) -> str:
 
 def correction_already_decided(correction_id: int) -> str:
     return f"A correção nº {correction_id} já foi revisada."
+
+
+# --- words drawn inside the explanation pictures (petnet/pictures.py) ------------------------------------------------------
+
+HEATMAP_TITLE = "Onde a rede olhou"
+HEATMAP_ANSWER = "resposta: {label}"
+HEATMAP_TOWARDS_WORDS = "empurrou para"  # drawn above GATO / CACHORRO at each end of the colour key
+HEATMAP_NEUTRAL = "não pesou"  # the middle of the colour key
+HEATMAP_STRENGTH_NOTE = "quanto mais forte a cor, mais aquela parte pesou"
+HEATMAP_FLAT_NOTE = "nesta foto nenhuma parte pesou para um lado"
+PICTURE_LABEL_WORDS = {"gato": "GATO", "cachorro": "CACHORRO", "nenhum": "NEM GATO NEM CACHORRO"}
+
+NETWORK_TITLE = "Os neurônios desta foto"
+NETWORK_ANSWER = "A rede respondeu {label} ({confidence} de confiança)"
+NETWORK_ANSWER_OTHER = "A resposta foi: {label}"
+NETWORK_INPUT_TITLE = "Entrada"
+NETWORK_INPUT_COUNT = "{n} características"
+NETWORK_INPUT_NOTE = "claro = forte nesta foto"
+NETWORK_LAYER_TITLE = "{i}ª camada oculta"
+NETWORK_LAYER_COUNT = "{n} neurônios"
+NETWORK_LAYER_FIRED = "dispararam: {fired} de {n}"
+NETWORK_LAYER_TITLE_SHORT = "{i}ª camada"  # the forms used when three hidden layers leave less room
+NETWORK_LAYER_FIRED_SHORT = "dispararam:\n{fired} de {n}"
+NETWORK_OUTPUT_COUNT = "1 neurônio"
+NETWORK_OUTPUT_TITLE = "Saída"
+NETWORK_OUTPUT_RULE = "a partir de 0,5 = gato"
+NETWORK_OUTPUT_Z = "soma z = {z}"
+NETWORK_GAUGE_LOW = "cachorro"
+NETWORK_GAUGE_HIGH = "gato"
+NETWORK_LEGEND_FIRED = {
+    "relu": "disparou (valor > 0)",
+    "tanh": "disparou (valor > 0)",
+    "logistic": "disparou (valor ≥ 0,5)",
+}
+NETWORK_LEGEND_FIRED_OTHER = "disparou"
+NETWORK_LEGEND_QUIET = "ficou quieto"
+NETWORK_LEGEND_UP = "ligação que aumenta a soma (na saída: rumo a GATO)"
+NETWORK_LEGEND_DOWN = "ligação que diminui a soma (na saída: rumo a CACHORRO)"
+NETWORK_LEGEND_ONLY_STRONGEST = (
+    "Só aparecem as ligações que mais pesaram nesta foto (valor × peso); mais grossa = pesou mais."
+)
+
+CURVE_TITLE = "Como eu aprendi"
+CURVE_X_LABEL = "época (uma passada por todas as fotos de treino)"
+CURVE_LOSS_LABEL = "erro no treino (loss)"
+CURVE_ACCURACY_LABEL = "acerto na validação (%)"
+CURVE_LOSS_LEGEND = "erro no treino (quanto menor, melhor)"
+CURVE_ACCURACY_LEGEND = "acerto em fotos que não vi no treino"
+CURVE_FINAL_LOSS = "erro final: {value}"
+CURVE_FINAL_ACCURACY = "acerto final: {value}"
+CURVE_EMPTY = "ainda não há épocas de treino registradas"

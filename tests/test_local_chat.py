@@ -47,7 +47,20 @@ def bot_messages(stdout: str) -> list[str]:
     """Split the chat's output into what the bot said (each ``say`` prints 'bot> TEXT' + a blank line)."""
     chunks = re.split(r"(?m)^bot> ", stdout)
     assert chunks[0] == "", f"output before the first message: {chunks[0]!r}"
-    return [chunk.removesuffix("\n\n") for chunk in chunks[1:]]
+    return [without_saved_pictures(chunk.removesuffix("\n\n")) for chunk in chunks[1:]]
+
+
+def without_saved_pictures(message: str) -> str:
+    """Drop the "picture saved at PATH" lines (checking each PNG exists): the terminal can't show pictures."""
+    saved = texts.local_picture_saved("")
+    kept = []
+    for line in message.split("\n"):
+        if line.startswith(saved):
+            picture = Path(line.removeprefix(saved))
+            assert picture.is_file() and picture.read_bytes().startswith(b"\x89PNG"), line
+        else:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 @pytest.fixture

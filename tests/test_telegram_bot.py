@@ -198,16 +198,26 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def post_text(message: OutMessage) -> str | None:
+    """A thread post's words: the text of a message, the caption of a picture."""
+    return message.text if message.kind == "text" else message.caption
+
+
 def assert_thread(posts: list[OutMessage], expected: list[str], anchor_id: int) -> None:
     """The posts are ``expected`` (texts.explanation_thread for the model and photo), numbered 1/N..N/N,
-    each within Telegram's 4096-character limit, the first replying to ``anchor_id`` and each
-    following one to the post before it."""
+    the three pictures sent as PNG photos with their captions, each within Telegram's limits
+    (4096 characters for a message, 1024 for a caption), the first replying to ``anchor_id`` and
+    each following one to the post before it."""
     n = len(expected)
     assert n >= 2
-    assert [p.text for p in posts] == expected
+    assert [post_text(p) for p in posts] == expected
+    pictures = [p for p in posts if p.kind == "photo"]
+    assert len(pictures) == len(texts.PICTURE_ORDER)
+    assert all(p.data is not None and p.data.startswith(b"\x89PNG") for p in pictures)
     for i, post in enumerate(posts, 1):
-        assert post.text is not None and post.text.startswith(f"{i}/{n} "), post.text
-        assert utf16_len(post.text) <= 4096
+        words = post_text(post)
+        assert words is not None and words.startswith(f"{i}/{n} "), words
+        assert utf16_len(words) <= (4096 if post.kind == "text" else 1024)
     assert [reply_id(p) for p in posts] == [anchor_id] + [p.message_id for p in posts[:-1]]
 
 
@@ -306,7 +316,7 @@ def test_explicar_as_reply_to_a_photo_posts_the_numbered_thread(service: ChatSer
             photo_id = fake.push_photo(CHAT, photos.dog)["message"]["message_id"]
             await one_reply(fake, CHAT, photo_id)
             fake.push_text(CHAT, "/explicar", reply_to_message_id=photo_id)
-            await fake.wait_for(lambda: len(fake.sent_texts(CHAT)) >= 1 + len(thread), timeout=15)
+            await fake.wait_for(lambda: len(fake.sent_messages(CHAT)) >= 1 + len(thread), timeout=15)
             await asyncio.sleep(QUIET)
         assert_thread(fake.sent_messages(CHAT)[1:], thread, anchor_id=photo_id)
 
@@ -323,7 +333,7 @@ def test_explicar_alone_explains_the_chats_last_photo(service: ChatService, phot
             last = fake.push_photo(CHAT, photos.cat)["message"]["message_id"]
             await fake.wait_for(lambda: replies_to(fake, CHAT, first) and replies_to(fake, CHAT, last), timeout=10)
             command = fake.push_text(CHAT, "/explicar")["message"]["message_id"]
-            await fake.wait_for(lambda: len(fake.sent_texts(CHAT)) >= 2 + len(thread), timeout=15)
+            await fake.wait_for(lambda: len(fake.sent_messages(CHAT)) >= 2 + len(thread), timeout=15)
             await asyncio.sleep(QUIET)
         assert_thread(fake.sent_messages(CHAT)[2:], thread, anchor_id=command)
 
@@ -362,7 +372,7 @@ def test_explicar_after_restart_downloads_the_photo_again(gato_cache_dir: Path, 
             async with bot_running(second, fake):
                 thread = expected_thread(second.engine.model, photos.cat)
                 command = fake.push_text(CHAT, "/explicar")["message"]["message_id"]
-                await fake.wait_for(lambda: len(fake.sent_texts(CHAT)) >= 1 + len(thread), timeout=15)
+                await fake.wait_for(lambda: len(fake.sent_messages(CHAT)) >= 1 + len(thread), timeout=15)
                 await asyncio.sleep(QUIET)
             assert_thread(fake.sent_messages(CHAT)[1:], thread, anchor_id=command)
         finally:
@@ -413,8 +423,8 @@ def test_numbers_in_the_thread_are_the_models(service: ChatService, photos: Phot
             photo_id = bot.fake.push_photo(CHAT, data)["message"]["message_id"]
             await one_reply(bot.fake, CHAT, photo_id)
             bot.fake.push_text(CHAT, "/explicar", reply_to_message_id=photo_id)
-            await bot.fake.wait_for(lambda: len(bot.fake.sent_texts(CHAT)) >= 1 + n_posts, timeout=15)
-        verdict, *posts = bot.fake.sent_texts(CHAT)
+            await bot.fake.wait_for(lambda: len(bot.fake.sent_messages(CHAT)) >= 1 + n_posts, timeout=15)
+        verdict, *posts = [post_text(m) or "" for m in bot.fake.sent_messages(CHAT)]
         check_numbers(service.engine.model, data, verdict, posts)
 
     run(scenario())
@@ -546,9 +556,11 @@ def test_modelo_shows_version_and_accuracy(service: ChatService) -> None:
     async def scenario() -> None:
         async with bot_running(service) as bot:
             reply = await command_reply(bot.fake, CHAT, "/modelo")
-        assert reply.text is not None and reply.text.startswith(texts.model_summary(card))
-        assert card.version in reply.text
-        assert texts.pct(card.val.accuracy, 1) in reply.text
+        words = post_text(reply)
+        assert reply.kind == "photo" and reply.data is not None and reply.data.startswith(b"\x89PNG")
+        assert words is not None and words.startswith(texts.model_summary(card))
+        assert card.version in words
+        assert texts.pct(card.val.accuracy, 1) in words
 
     run(scenario())
 
@@ -810,7 +822,7 @@ async def _retrain_flow(service: ChatService, photo: bytes, env_cache_dir: Path)
     fake = FakeTelegram()
     async with bot_running(service, fake):
         old_version = service.engine.model.version
-        old_model_text = (await command_reply(fake, ADMIN, "/modelo")).text or ""
+        old_model_text = post_text(await command_reply(fake, ADMIN, "/modelo")) or ""
         progress = await command_reply(fake, ADMIN, "/retreinar forcar", only=False)
         await fake.wait_for(lambda: service.retrainer.running, timeout=10)
 
@@ -828,9 +840,9 @@ async def _retrain_flow(service: ChatService, photo: bytes, env_cache_dir: Path)
         await fake.wait_for(lambda: fake.message(ADMIN, progress.message_id)["text"] == final, timeout=10)
         finished = next(c for c in fake.calls_to("editMessageText") if c.params["text"] == final).time
 
-        after_retrain = (await command_reply(fake, ADMIN, "/modelo")).text or ""
+        after_retrain = post_text(await command_reply(fake, ADMIN, "/modelo")) or ""
         revert_reply = (await command_reply(fake, ADMIN, "/reverter")).text or ""
-        after_revert = (await command_reply(fake, ADMIN, "/modelo")).text or ""
+        after_revert = post_text(await command_reply(fake, ADMIN, "/modelo")) or ""
     return RetrainFlow(
         service, fake, old_version, old_model_text, progress.message_id, pushed, photo_reply, replied, busy,
         revert_busy, finished, after_retrain, revert_reply, after_revert, env_cache_dir,
@@ -938,13 +950,13 @@ def test_failed_retrain_reports_and_keeps_the_model(gato_cache_dir: Path, tmp_pa
     async def scenario() -> None:
         async with bot_running(service) as bot:
             fake = bot.fake
-            before = (await command_reply(fake, ADMIN, "/modelo")).text
+            before = post_text(await command_reply(fake, ADMIN, "/modelo"))
             progress = await command_reply(fake, ADMIN, "/retreinar forcar")
             assert progress.text == texts.RETRAIN_STARTED
             prefix = texts.retrain_failed("")
             await fake.wait_for(lambda: fake.message(ADMIN, progress.message_id)["text"].startswith(prefix), timeout=60)
             await fake.wait_for(lambda: not service.retrainer.running, timeout=10)
-            after = (await command_reply(fake, ADMIN, "/modelo")).text
+            after = post_text(await command_reply(fake, ADMIN, "/modelo"))
             [row] = service.state.retrains()
             assert row["outcome"] == "failed"
             final = fake.message(ADMIN, progress.message_id)["text"]
@@ -984,7 +996,7 @@ def test_explanation_is_consistent_when_the_model_is_swapped_mid_request(
                 assert revert.text == texts.reverted(str(service.engine.store.current))
             finally:
                 held.release.set()
-            await fake.wait_for(lambda: len(fake.sent_texts(CHAT)) >= 2, timeout=10)
+            await fake.wait_for(lambda: len(fake.sent_messages(CHAT)) >= 2 + len(texts.PICTURE_ORDER), timeout=10)
             await asyncio.sleep(QUIET)
         assert_thread(fake.sent_messages(CHAT)[1:], expected_thread(model_at_start, slow_payload), anchor_id=photo_id)
 
