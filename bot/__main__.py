@@ -50,6 +50,52 @@ def _logging(level: int) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
+def _default_mode(settings: Settings) -> str:
+    if settings.telegram_token and settings.discord_token:
+        return "both"
+    if settings.telegram_token:
+        return "telegram"
+    if settings.discord_token:
+        return "discord"
+    return "local"
+
+
+def _tokens(settings: Settings, mode: str) -> list[tuple[str, str | None]]:
+    wanted = {"telegram": ["TELEGRAM_TOKEN"], "discord": ["DISCORD_TOKEN"], "both": ["TELEGRAM_TOKEN", "DISCORD_TOKEN"]}
+    values = {"TELEGRAM_TOKEN": settings.telegram_token, "DISCORD_TOKEN": settings.discord_token}
+    return [(name, values[name]) for name in wanted[mode]]
+
+
+def _serve(service: ChatService, mode: str) -> None:
+    """Run one front-end, or both in one process sharing one model, one state and one retrain."""
+    if mode == "telegram":
+        from bot.telegram_app import run as run_telegram
+
+        run_telegram(service)
+    elif mode == "discord":
+        from bot.discord_app import run as run_discord
+
+        run_discord(service)
+    else:
+        asyncio.run(_serve_both(service))
+
+
+async def _serve_both(service: ChatService) -> None:
+    from bot.discord_app import start_discord
+    from bot.telegram_app import build_application
+
+    app = build_application(service)
+    async with app:
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling()
+        try:
+            await start_discord(service)
+        finally:
+            await app.updater.stop()
+            await app.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Bot 'gato ou cachorro?'.")
     sub = parser.add_subparsers(dest="command")
@@ -58,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     classify.add_argument("--json", action="store_true", help="uma linha JSON por foto")
     sub.add_parser("local", help="chat local no terminal (sem internet)")
     sub.add_parser("telegram", help="bot do Telegram (precisa de TELEGRAM_TOKEN)")
+    sub.add_parser("discord", help="bot do Discord (precisa de DISCORD_TOKEN)")
     args = parser.parse_args(argv)
 
     if args.command == "classificar":
@@ -72,13 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         return classify_files(model, args.files, args.json)
 
     settings = Settings.from_env()
-    mode = args.command or ("telegram" if settings.telegram_token else "local")
-    if mode == "telegram":
+    mode = args.command or _default_mode(settings)
+    if mode in {"telegram", "discord", "both"}:
         _logging(logging.INFO)
-        from bot.telegram_app import run
-
-        if not settings.telegram_token:
-            print("TELEGRAM_TOKEN não está configurado (veja o README).", file=sys.stderr)
+        missing = [name for name, token in _tokens(settings, mode) if not token]
+        if missing:
+            print(texts.token_missing(missing[0]), file=sys.stderr)
             return 2
         try:
             service = build_service(settings)
@@ -86,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
             log.error("cannot start: %s", exc)
             print(texts.state_unusable(str(settings.state_path), str(exc)), file=sys.stderr)
             return 2
-        run(service)
+        try:
+            _serve(service, mode)
+        finally:
+            service.engine.close()
         return 0
     _logging(logging.WARNING)
     from bot.local_chat import LocalChat

@@ -78,13 +78,6 @@ def url_ref(url: str) -> str:
     return f"{REF_PREFIX}url:{url}"
 
 
-def _description(table: str, name: str) -> str:
-    """A command or option description from petnet.texts once it has one (else discord.py's "…")."""
-    values = getattr(texts, table, None)
-    value = values.get(name) if isinstance(values, dict) else None
-    return value if isinstance(value, str) and value else "…"
-
-
 def _split(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     """``text`` in pieces that fit one message, cut at line ends where possible."""
     pieces: list[str] = []
@@ -293,7 +286,7 @@ class PetBot(discord.Client):
             data = await self.download(attachment)
         except FileTooBig as exc:
             log.info("channel %s sent a file of %s bytes, over the download limit", message.channel.id, exc.size)
-            await message.reply(texts.file_too_big(exc.size, self.download_limit), mention_author=False)
+            await message.reply(self.too_big(exc.size), mention_author=False)
             return
         ref = attachment_ref(message.channel.id, message.id, index)
         reply = await self.service.classify(chat_key(message.channel.id), data, ref)
@@ -309,9 +302,13 @@ class PetBot(discord.Client):
 
     # --- slash commands --------------------------------------------------------------------------
 
+    def too_big(self, size: int) -> str:
+        """The refusal for an attachment over the download limit (no "send as photo" hint on Discord)."""
+        return texts.file_too_big(size, self.download_limit, as_photo_hint=False)
+
     async def classify_command(self, interaction: discord.Interaction[Any], image: discord.Attachment) -> None:
         if image.size > self.download_limit:
-            await interaction.response.send_message(texts.file_too_big(image.size, self.download_limit))
+            await interaction.response.send_message(self.too_big(image.size))
             return
         callback = await interaction.response.defer(thinking=True)
         message_id = callback.message_id if callback is not None else None
@@ -341,7 +338,7 @@ class PetBot(discord.Client):
 
     async def explain_command(self, interaction: discord.Interaction[Any], image: discord.Attachment | None) -> None:
         if image is not None and image.size > self.download_limit:
-            await interaction.response.send_message(texts.file_too_big(image.size, self.download_limit))
+            await interaction.response.send_message(self.too_big(image.size))
             return
         await interaction.response.defer(thinking=True)
         try:
@@ -355,7 +352,7 @@ class PetBot(discord.Client):
                 data = await self.download_ref(ref)
             posts = await self._explanation(data)
         except FileTooBig as exc:
-            await interaction.edit_original_response(content=texts.file_too_big(exc.size, self.download_limit))
+            await interaction.edit_original_response(content=self.too_big(exc.size))
             return
         except (PhotoGone, discord.HTTPException) as exc:
             log.warning("cannot explain a photo in channel %s: %r", interaction.channel_id, exc)
@@ -372,16 +369,9 @@ class PetBot(discord.Client):
 
     async def _explanation(self, data: bytes) -> list[ThreadPost]:
         """The thread posts, with pictures when the core offers them (ChatService.explanation_posts)."""
-        with_pictures = getattr(self.service, "explanation_posts", None)
-        if with_pictures is None:
-            return [ThreadPost(text) for text in await self.service.explanation(data)]
         return [
-            ThreadPost(
-                str(post.text),
-                getattr(post, "picture", None),
-                str(getattr(post, "picture_name", None) or DEFAULT_PICTURE_NAME),
-            )
-            for post in await with_pictures(data)
+            ThreadPost(post.text, post.picture, post.picture_name or DEFAULT_PICTURE_NAME)
+            for post in await self.service.explanation_posts(data)
         ]
 
     async def _send_thread(self, interaction: discord.Interaction[Any], posts: Sequence[ThreadPost]) -> None:
@@ -464,11 +454,8 @@ class PetCommandTree(app_commands.CommandTree[PetBot]):
 
 
 def _add_commands(tree: PetCommandTree) -> None:
-    def describe(name: str) -> str:
-        return _description("DISCORD_COMMAND_DESCRIPTIONS", name)
-
-    def option(name: str) -> str:
-        return _description("DISCORD_OPTION_DESCRIPTIONS", name)
+    describe = texts.DISCORD_COMMAND_DESCRIPTIONS.__getitem__
+    option = texts.DISCORD_OPTION_DESCRIPTIONS.__getitem__
 
     @tree.command(name="classificar", description=describe("classificar"))
     @app_commands.describe(imagem=option("imagem"))
@@ -489,7 +476,7 @@ def _add_commands(tree: PetCommandTree) -> None:
     async def ajuda(interaction: discord.Interaction[PetBot]) -> None:
         client = interaction.client
         await interaction.response.send_message(
-            client.service.help_text(client.is_admin(interaction.user)), ephemeral=True
+            client.service.help_text(client.is_admin(interaction.user), front_end="discord"), ephemeral=True
         )
 
     @tree.command(name="retreinar", description=describe("retreinar"))

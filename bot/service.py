@@ -73,7 +73,9 @@ class ChatService:
 
     # --- everyone ---------------------------------------------------------------------------
 
-    def help_text(self, is_admin: bool = False) -> str:
+    def help_text(self, is_admin: bool = False, front_end: str = "telegram") -> str:
+        if front_end == "discord":
+            return texts.DISCORD_HELP + (texts.DISCORD_ADMIN_HELP if is_admin else "")
         return texts.HELP + (texts.ADMIN_HELP if is_admin else "")
 
     def model_text(self) -> str:

@@ -478,6 +478,32 @@ ADMIN_HELP = (
     "• /adicionar gato|cachorro: respondendo a uma foto, guarda-a nos dados de treino.\n"
     "• /revisar: revisa as correções que as pessoas mandaram."
 )
+DISCORD_HELP = (
+    "Oi! Eu sou um bot que diz se uma foto é de 🐱 gato ou de 🐶 cachorro (ou de nenhum dos dois), e explico "
+    "como a minha rede neural decidiu.\n\n"
+    "• /classificar com uma imagem, ou mande a foto (ou várias) me mencionando; em mensagem direta é só mandar.\n"
+    "• /explicar: a conta passo a passo da última foto deste canal (ou de uma imagem anexada).\n"
+    "• /modelo: o que eu aprendi, com quantas fotos e qual a minha acurácia.\n"
+    "• /ajuda: esta mensagem."
+)
+DISCORD_ADMIN_HELP = (
+    "\n\nComandos de administração:\n"
+    "• /retreinar (forcar: True para usar o novo modelo mesmo se for pior na validação).\n"
+    "• /reverter: volta para o modelo anterior."
+)
+DISCORD_COMMAND_DESCRIPTIONS = {
+    "classificar": "Diz se a foto é de gato, de cachorro ou de nenhum dos dois",
+    "explicar": "Mostra, passo a passo, como a rede neural decidiu",
+    "modelo": "O que eu aprendi, com quantas fotos e qual a minha acurácia",
+    "ajuda": "O que eu sei fazer",
+    "retreinar": "(admin) Treina o modelo de novo com a pasta de dados",
+    "reverter": "(admin) Volta para o modelo anterior",
+}
+DISCORD_OPTION_DESCRIPTIONS = {
+    "imagem": "A foto de um gato ou de um cachorro",
+    "imagem_explicar": "A foto a explicar (sem ela, explico a última foto deste canal)",
+    "forcar": "Usa o novo modelo mesmo se ele for pior na validação",
+}
 NOT_A_PHOTO = "Eu só entendo fotos 🙂 Me manda uma foto de um gato ou de um cachorro!"
 UNKNOWN_COMMAND = "Não conheço esse comando. Veja o que eu sei fazer em /ajuda."
 NOTHING_TO_EXPLAIN = "Ainda não classifiquei nenhuma foto aqui. Mande uma foto e depois use /explicar!"
@@ -487,10 +513,11 @@ BUSY = "Estou com muitas fotos na fila agora. Tenta de novo em alguns segundos?"
 INTERNAL_ERROR = "Ops, algo deu errado do meu lado. Já avisei quem cuida de mim; tenta de novo daqui a pouco?"
 
 
-def file_too_big(size_bytes: int, limit_bytes: int) -> str:
+def file_too_big(size_bytes: int, limit_bytes: int, as_photo_hint: bool = True) -> str:
+    hint = " (ou como foto comum)" if as_photo_hint else ""
     return (
         f"Essa imagem tem {num(size_bytes / 1e6, 1)} MB e eu só consigo baixar até "
-        f"{num(limit_bytes / 1e6, 0)} MB. Pode mandar uma versão menor (ou como foto comum)?"
+        f"{num(limit_bytes / 1e6, 0)} MB. Pode mandar uma versão menor{hint}?"
     )
 
 
@@ -573,6 +600,10 @@ ADD_USAGE = "Use respondendo a uma foto: /adicionar gato ou /adicionar cachorro"
 
 def photo_added(label: str, total: int) -> str:
     return f"📥 Foto guardada como {label}. Agora a pasta de {label}s tem {integer(total)} fotos. Use /retreinar quando quiser."
+
+
+def token_missing(name: str) -> str:
+    return f"{name} não está configurado (veja o README)."
 
 
 def state_unusable(path: str, detail: str) -> str:

@@ -304,9 +304,10 @@ def test_attachment_over_the_limit_is_refused_before_downloading(service: ChatSe
         async with discord_world(service) as w:
             result = await w.alice.slash(w.channel, "classificar", imagem=("gato.jpg", photos.cat))
             assert result.response is not None
-            assert result.response.content == texts.file_too_big(len(photos.cat), limit)
+            too_big = texts.file_too_big(len(photos.cat), limit, as_photo_hint=False)
+            assert result.response.content == too_big
             sent = await w.alice.send(w.channel, w.mention, attachments=[("gato.jpg", photos.cat)])
-            assert [r.content for r in replies_to(w.channel, sent)] == [texts.file_too_big(len(photos.cat), limit)]
+            assert [r.content for r in replies_to(w.channel, sent)] == [too_big]
             assert service.state.answer_count() == 0
 
     run(scenario())
@@ -430,9 +431,10 @@ def test_ajuda_and_modelo(service: ChatService) -> None:
             configure(service, discord_admin_ids=frozenset({boss.id}))
             help_ = await w.alice.slash(w.channel, "ajuda")
             assert help_.ephemeral and help_.response is not None
-            assert help_.response.content == service.help_text(False)
+            assert help_.response.content == service.help_text(False, front_end="discord")
             admin_help = await boss.slash(w.channel, "ajuda")
-            assert admin_help.response is not None and admin_help.response.content == service.help_text(True)
+            assert admin_help.response is not None
+            assert admin_help.response.content == service.help_text(True, front_end="discord")
             model = await w.alice.slash(w.channel, "modelo")
             assert model.response is not None and model.response.content == service.model_text()
             assert service.engine.model.version in model.response.content
