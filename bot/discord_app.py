@@ -28,6 +28,7 @@ import discord
 from discord import app_commands
 
 from bot.engine import Busy
+from bot.redaction import redact_secrets
 from bot.service import ChatService
 from petnet import texts
 from petnet.images import ImageError
@@ -556,6 +557,7 @@ def _token(service: ChatService) -> str:
     token = service.settings.discord_token
     if not token:
         raise ValueError("DISCORD_TOKEN is not set")
+    redact_secrets(token)
     return token
 
 

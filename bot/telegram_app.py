@@ -23,6 +23,7 @@ from telegram.ext import (
 
 from bot.engine import Busy
 from bot.rate_limit import ChatRateLimiter
+from bot.redaction import redact_secrets
 from bot.service import ChatService
 from petnet import texts
 
@@ -147,11 +148,11 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         data = await _download(context, file_id, size)
     except FileTooBig as exc:
         log.info("chat %s sent a file of %s bytes, over the download limit", message.chat_id, exc.size)
-        await message.reply_text(texts.file_too_big(exc.size, service.settings.download_limit))
+        await message.reply_text(texts.file_too_big(exc.size, service.settings.download_limit), do_quote=True)
         return
     except NetworkError as exc:  # includes TimedOut; nothing was answered yet, so say so once
         log.warning("download failed in chat %s: %s", message.chat_id, exc)
-        await message.reply_text(texts.DOWNLOAD_FAILED)
+        await message.reply_text(texts.DOWNLOAD_FAILED, do_quote=True)
         return
     reply = await service.classify(_chat_key(update), data, f"tg:{file_id}")
     buttons = None
@@ -426,6 +427,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def build_application(service: ChatService, builder: ApplicationBuilder | None = None) -> Application:
     """A PTB Application with every handler; tests pass a builder wired to a fake Bot API."""
+    redact_secrets(service.settings.telegram_token)  # before build(): PTB logs its URL, token included
     if builder is None:
         token = service.settings.telegram_token
         if not token:
@@ -436,6 +438,7 @@ def build_application(service: ChatService, builder: ApplicationBuilder | None =
         .concurrent_updates(PerChatUpdateProcessor())
         .build()
     )
+    redact_secrets(app.bot.token)
     app.bot_data[SERVICE] = service
     image_documents = filters.Document.ALL
     app.add_handler(CommandHandler(["start", "ajuda", "help"], on_help))

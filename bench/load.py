@@ -1,0 +1,122 @@
+"""End-to-end figures of the bot: handler latency, throughput on 2 cores, event-loop stalls, memory.
+
+Usage: python bench/load.py [--data DIR]   (DIR holds pets/; default ../shared/data)
+
+Everything runs in this process against the in-process fake Telegram Bot API (tests/fake_telegram.py),
+with the real python-telegram-bot Application, handlers and rate limiter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fake_telegram import FakeTelegram, running_app  # noqa: E402
+from load_scenario import peak_rss_mb, rss_mb, run_load  # noqa: E402
+
+from bot.__main__ import build_service  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.service import ChatService  # noqa: E402
+from bot.telegram_app import build_application  # noqa: E402
+
+TARGET_THROUGHPUT = 60.0
+TARGET_STALL_MS = 100.0
+TARGET_RSS_MB = 300.0
+
+
+def photos_from(data: Path, count: int) -> list[bytes]:
+    cats = sorted((data / "pets/val/gatos").glob("*.jpg"))[: count // 2]
+    dogs = sorted((data / "pets/val/cachorros").glob("*.jpg"))[: count - count // 2]
+    return [p.read_bytes() for p in cats + dogs]
+
+
+async def handler_latency(service: ChatService, photos: list[bytes]) -> list[float]:
+    """One photo at a time, each from its own chat: arrival at the bot to the answer's sendMessage."""
+    fake = FakeTelegram()
+    app = build_application(service, fake.app_builder())
+    latencies = []
+    async with running_app(app):
+        for i, data in enumerate(photos):
+            chat = 5000 + i
+            update = fake.push_photo(chat, data, user_id=chat)
+            start = time.monotonic()
+            await fake.wait_for(lambda chat=chat: fake.sent_texts(chat), timeout=30)
+            answer = next(c for c in fake.calls_to("sendMessage") if c.params.get("chat_id") == chat)
+            latencies.append(answer.time - start)
+            assert update
+    return latencies
+
+
+async def engine_throughput(service: ChatService, photos: list[bytes], total: int) -> float:
+    """Photos per second through ChatService.classify with many requests in flight (no Telegram)."""
+    start = time.monotonic()
+    await asyncio.gather(
+        *(service.classify(f"bench:{i % 50}", photos[i % len(photos)], f"bench:{i}") for i in range(total))
+    )
+    return total / (time.monotonic() - start)
+
+
+def ms(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=(ROOT / "../shared/data").resolve())
+    args = parser.parse_args(argv)
+    if not (args.data / "pets/val/gatos").is_dir():
+        print(f"skipped: shared photos not found at {args.data}")
+        return 0
+    photos = photos_from(args.data, 100)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        data_dir = root / "data"
+        for label in ("gatos", "cachorros"):
+            (data_dir / label).mkdir(parents=True)
+            for photo in sorted((args.data / "pets/train" / label).glob("*.jpg"))[200:230]:
+                os.symlink(photo, data_dir / label / photo.name)
+        service = build_service(
+            Settings(
+                models_dir=root / "models", state_path=root / "state.sqlite", data_dir=data_dir,
+                admin_ids=frozenset({77}), progress_interval=1.0,
+            )
+        )
+        start_rss = rss_mb()
+        asyncio.run(engine_throughput(service, photos, 20))  # warm-up
+        throughput = asyncio.run(engine_throughput(service, photos, 400))
+        latencies = asyncio.run(handler_latency(service, photos))
+        burst = asyncio.run(run_load(service, photos, chats=50, per_chat=4, admin_id=77, timeout=300))
+        service.engine.close()
+    print(f"bot end-to-end benchmark ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs)")
+    print(f"{'figure':<58} {'value':>10}  target")
+    rows = [
+        ("classify throughput, 400 photos in flight, photos/s", throughput, f">= {TARGET_THROUGHPUT:.0f}"),
+        ("handler latency via fake Bot API, p50 ms (100 photos)", statistics.median(latencies) * 1000, ""),
+        ("handler latency via fake Bot API, p95 ms", ms(latencies, 0.95), ""),
+        ("burst: 200 photos / 50 chats + retrain, answers", burst.answered, "200, in order"),
+        ("burst: answers/s (Telegram allows ~30 messages/s)", burst.throughput, ""),
+        ("burst: latency p50 ms (queued behind the rate limit)", burst.median_ms, ""),
+        ("burst: latency p95 ms", burst.percentile_ms(0.95), ""),
+        ("burst: worst event-loop stall ms", burst.max_loop_stall_s * 1000, f"<= {TARGET_STALL_MS:.0f}"),
+        ("RSS after start-up, MB", start_rss, ""),
+        ("peak RSS of the bot process, MB", peak_rss_mb(), f"< {TARGET_RSS_MB:.0f}"),
+    ]
+    for name, value, target in rows:
+        print(f"{name:<58} {value:>10.1f}  {target}")
+    in_order = all(burst.answers.get(c) == ids for c, ids in burst.expected.items())
+    print(f"burst answers in order within each chat: {'yes' if in_order else 'NO'}; retrain: {burst.retrain_text!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The whole benchmark suite, one command: python bench/suite.py
+
+Runs, one after the other (never in parallel, so they do not disturb each other):
+  bench/pipeline.py         training cold/warm, per-photo stages, onnxruntime vs torch eager side by side
+  bench/heatmap_overhead.py classification vs classification + Grad-CAM heatmap
+  bench/load.py             end-to-end latency, throughput on 2 cores, event-loop stalls, peak RSS
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PARTS = ("pipeline.py", "heatmap_overhead.py", "load.py")
+
+
+def main() -> int:
+    failed = []
+    for part in PARTS:
+        print(f"\n===== bench/{part} =====", flush=True)
+        start = time.monotonic()
+        code = subprocess.call([sys.executable, str(HERE / part)])
+        print(f"(bench/{part}: exit {code}, {time.monotonic() - start:.0f} s)", flush=True)
+        if code:
+            failed.append(part)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
