@@ -33,7 +33,7 @@ from bot.service import OTHERS_DIR, REVIEW_DIR, ChatService
 from bot.state import State
 from bot.telegram_app import build_application
 from petnet import texts
-from petnet.images import prepare_image
+from petnet.images import ImageProblem, prepare_image
 from petnet.neither import top_class
 from trainer.dataset import labelled_photos
 
@@ -234,3 +234,61 @@ def test_the_token_never_reaches_the_logs(
         assert secret not in text, f"token in log line from {record.name}"
     assert secret not in repr(service.settings)
     assert QUIET > 0
+
+
+def test_a_burst_of_100_photos_from_one_user_is_served_in_turn_without_429_loops(
+    service: ChatService, photos: Photos
+) -> None:
+    """Per-chat flood control: bursts of 5, then chat_rate messages per second; one injected flood wait
+    (429 RetryAfter on every call for 1 s) is waited out, not retried in a loop."""
+    paced = ChatService(replace(service.settings, chat_rate=25.0), service.engine, service.state, service.retrainer)
+
+    async def scenario() -> None:
+        async with bot_running(paced) as bot:
+            fake = bot.fake
+            fake.fail_next("sendMessage", 429, retry_after=1, flood_wait=True)
+            pushed = [fake.push_photo(CHAT, photos.cat if i % 2 else photos.dog) for i in range(100)]
+            ids = [update["message"]["message_id"] for update in pushed]
+            await fake.wait_for(lambda: len(fake.sent_texts(CHAT)) >= 100, timeout=60)
+            answered = [m for m in fake.sent_messages(CHAT) if m.kind == "text"]
+            assert [(m.message.get("reply_to_message") or {}).get("message_id") for m in answered] == ids
+            refused = [c for c in fake.calls_to("sendMessage") if c.outcome == "error"]
+            assert 1 <= len(refused) <= 3, f"{len(refused)} calls hit the flood wait: retried in a loop"
+            sent = [c.time for c in fake.calls_to("sendMessage") if c.outcome == "ok"]
+            rate = (len(sent) - 5) / (sent[-1] - sent[0])
+            assert rate <= 25.0 * 1.2, f"{rate:.1f} messages/s to one chat"
+
+    run(scenario(), timeout=90)
+
+
+def test_group_photos_need_a_mention_when_so_configured(service: ChatService, photos: Photos) -> None:
+    mention_only = ChatService(
+        replace(service.settings, group_photos="mention"), service.engine, service.state, service.retrainer
+    )
+    group = -100777
+
+    async def scenario() -> None:
+        async with bot_running(mention_only) as bot:
+            fake = bot.fake
+            quiet = fake.push_photo(group, photos.cat, user_id=CHAT, chat_type="supergroup")["message"]["message_id"]
+            called = fake.push_photo(group, photos.cat, user_id=CHAT, chat_type="supergroup", caption="@FakeTestBot?")
+            reply = await one_reply(fake, group, called["message"]["message_id"])
+            assert "GATO" in (reply.text or "")
+            assert [m for m in fake.sent_messages(group) if (m.message.get("reply_to_message") or {}).get(
+                "message_id") == quiet] == []
+
+    run(scenario())
+
+
+def test_markup_characters_in_captions_and_names_are_never_interpreted(service: ChatService, photos: Photos) -> None:
+    async def scenario() -> None:
+        async with bot_running(service) as bot:
+            fake = bot.fake
+            fake.push_document(CHAT, b"<b>not</b> an image *_[x](y)", "<script>*bold*.jpg", "image/jpeg",
+                               caption="<i>oi</i> *negrito* _x_ [a](b)")
+            await fake.wait_for(lambda: fake.sent_texts(CHAT))
+            call = fake.calls_to("sendMessage")[-1]
+            assert "parse_mode" not in call.params
+            assert fake.sent_texts(CHAT) == [texts.image_problem(ImageProblem.NOT_AN_IMAGE)]
+
+    run(scenario())
