@@ -9,7 +9,7 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.constants import ChatAction, ChatType
-from telegram.error import BadRequest, NetworkError, TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -198,13 +198,18 @@ async def on_explain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     for i, post in enumerate(posts):
         if i:
             await asyncio.sleep(service.settings.thread_interval)
-        if post.picture is not None:
-            await context.bot.send_chat_action(message.chat_id, ChatAction.UPLOAD_PHOTO)
-            anchor = await anchor.reply_photo(
-                post.picture, caption=post.text, do_quote=True, filename=post.picture_name
-            )
-        else:
-            anchor = await anchor.reply_text(post.text, do_quote=True)
+        try:
+            if post.picture is not None:
+                await context.bot.send_chat_action(message.chat_id, ChatAction.UPLOAD_PHOTO)
+                anchor = await anchor.reply_photo(
+                    post.picture, caption=post.text, do_quote=True, filename=post.picture_name
+                )
+            else:
+                anchor = await anchor.reply_text(post.text, do_quote=True)
+        except TimedOut:
+            # The post may well have arrived (only the response was lost): never send it twice;
+            # go on with the thread, replying to the last post we know.
+            log.warning("post %d of a thread in chat %s timed out; not retrying it", i + 1, message.chat_id)
 
 
 async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

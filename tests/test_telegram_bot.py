@@ -602,7 +602,7 @@ def test_plain_text_in_a_group_gets_no_reply(service: ChatService) -> None:
 
 
 # --------------------------------------------------------------------------- administration
-@pytest.mark.parametrize("command", ["retreinar", "reverter", "adicionar"])
+@pytest.mark.parametrize("command", ["retreinar", "reverter", "adicionar", "revisar"])
 def test_admin_commands_refused_to_others_with_a_warning(
     service: ChatService, photos: Photos, caplog: pytest.LogCaptureFixture, command: str
 ) -> None:

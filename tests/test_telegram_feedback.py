@@ -292,3 +292,64 @@ def test_markup_characters_in_captions_and_names_are_never_interpreted(service: 
             assert fake.sent_texts(CHAT) == [texts.image_problem(ImageProblem.NOT_AN_IMAGE)]
 
     run(scenario())
+
+
+def test_a_lost_picture_in_the_thread_is_not_sent_twice_and_the_thread_goes_on(
+    service: ChatService, photos: Photos
+) -> None:
+    async def scenario() -> None:
+        async with bot_running(service) as bot:
+            fake = bot.fake
+            photo_id = fake.push_photo(CHAT, photos.cat)["message"]["message_id"]
+            await one_reply(fake, CHAT, photo_id)
+            fake.timeout_next("sendPhoto", after_processing=True)
+            total = len(texts.explanation_thread(_explanation(service, photos.cat)))
+            fake.push_text(CHAT, "/explicar", reply_to_message_id=photo_id)
+            await fake.wait_for(lambda: len(fake.sent_messages(CHAT)) >= 1 + total, timeout=20)
+            await asyncio.sleep(QUIET)
+            assert len(fake.sent_messages(CHAT)) == 1 + total  # every post once, the lost one included
+            assert len(fake.calls_to("sendPhoto")) == len(texts.PICTURE_ORDER)
+
+    run(scenario())
+
+
+def _explanation(service: ChatService, data: bytes) -> object:
+    from petnet.explain import explain
+
+    model = service.engine.model
+    return explain(model.analyze(prepare_image(data)), model.head.weights, model.card)
+
+
+def test_local_chat_corrections_and_review(service: ChatService, photos: Photos, tmp_path: Path) -> None:
+    import io
+
+    from bot.local_chat import LocalChat
+
+    photo = tmp_path / "foto.jpg"
+    photo.write_bytes(photos.dog)
+    out = io.StringIO()
+    chat = LocalChat(service, out)
+
+    async def talk() -> None:
+        for line in (str(photo), "/errou gato", "/errou gato", "/revisar", "/aprovar 1", "/revisar"):
+            await chat.handle(line)
+
+    asyncio.run(talk())
+    said = out.getvalue()
+    assert texts.correction_stored("gato") in said
+    assert texts.ALREADY_JUDGED in said
+    assert texts.correction_approved(1, "gato") in said
+    assert texts.NOTHING_TO_REVIEW in said
+    assert service.state.pending_count() == 0
+    assert [p.read_bytes() for p in (service.settings.data_dir / "gatos").iterdir()] == [photos.dog]
+
+
+def test_the_training_folder_cannot_be_escaped(service: ChatService, photos: Photos, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    data_dir = service.settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "gatos").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(PermissionError):
+        service.add_photo("gato", photos.cat)
+    assert list(outside.iterdir()) == []
