@@ -29,7 +29,7 @@ from discord import app_commands
 
 from bot.engine import Busy
 from bot.redaction import redact_secrets
-from bot.service import ChatService
+from bot.service import ChatService, FileTooBig
 from petnet import texts
 from petnet.images import ImageError
 
@@ -41,12 +41,6 @@ REF_PREFIX = "discord:"
 FEEDBACK_TEMPLATE = r"fb:(?P<verdict>ok|no):(?P<answer_id>[0-9]{1,18})"
 CORRECTION_TEMPLATE = r"fx:(?P<answer_id>[0-9]{1,18}):(?P<label>[a-z]{1,16})"
 DEFAULT_PICTURE_NAME = "explanation.png"
-
-
-class FileTooBig(Exception):
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.size = size
 
 
 class PhotoGone(Exception):

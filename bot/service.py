@@ -9,7 +9,6 @@ import asyncio
 import hashlib
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ from petnet.labels import CAT, CLASS_NAMES, DOG, FOLDER_ALIASES, NEITHER
 from petnet.model import Analysis, PetModel
 from petnet.neither import top_class
 from petnet.pictures import explanation_picture
-from petnet.store import StoreError
+from petnet.store import StoreError, write_atomic
 from trainer.dataset import class_folders
 
 log = logging.getLogger(__name__)
@@ -38,6 +37,14 @@ REVIEW_DIR = "_revisao"  # under the data folder; the trainer only reads the cla
 OTHERS_DIR = "outros"  # approved "nenhum" corrections; the trainer reports on it
 CORRECTIONS_PER_HOUR = 20
 LABEL_WORDS = ("gato", "cachorro", NEITHER)
+
+
+class FileTooBig(Exception):
+    """An attachment announced as larger than the front-end lets a bot download."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
 
 
 @dataclass(frozen=True)
@@ -184,7 +191,7 @@ class ChatService:
         name = _generated_name(data, image_format)
         if not self.state.record_feedback(answer_id, user_key, "wrong"):
             return texts.ALREADY_JUDGED
-        _write_atomic(folder / name, data)
+        write_atomic(folder / name, data)
         self.state.add_correction(answer_id, user_key, answer.label, label, name)
         log.info("correction queued: answer %d, %s -> %s by %s", answer_id, answer.label, label, user_key)
         return texts.correction_stored(label)
@@ -271,7 +278,7 @@ class ChatService:
         if any(folder.glob(f"*-{digest[:16]}.*")):  # the same photo was added before
             return texts.photo_added(CLASS_NAMES[label], _count(folder))
         name = _generated_name(data, image_format)
-        _write_atomic(folder / name, data)
+        write_atomic(folder / name, data)
         log.info("admin added %s to %s", name, folder)
         return texts.photo_added(CLASS_NAMES[label], _count(folder))
 
@@ -309,16 +316,3 @@ def training_folder(data_dir: Path, label: int) -> Path:
 
 def _count(folder: Path) -> int:
     return sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -24,18 +24,12 @@ from telegram.ext import (
 from bot.engine import Busy
 from bot.rate_limit import ChatRateLimiter
 from bot.redaction import redact_secrets
-from bot.service import ChatService
+from bot.service import ChatService, FileTooBig
 from petnet import texts
 
 log = logging.getLogger(__name__)
 
 SERVICE = "service"
-
-
-class FileTooBig(Exception):
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.size = size
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):

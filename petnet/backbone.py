@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from petnet.store import write_atomic
 from petnet.torch_weights import load_state_dict
 
 log = logging.getLogger(__name__)
@@ -194,21 +194,6 @@ class BackboneFile:
     weights_sha256: str
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache may be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def ensure_backbone(cache_dir: Path | None = None, weights_path: Path | None = None) -> BackboneFile:
     """Return the cached ONNX backbone, (re)building it if missing, stale or corrupted."""
     cache_dir = cache_dir or default_cache_dir()
@@ -231,12 +216,12 @@ def ensure_backbone(cache_dir: Path | None = None, weights_path: Path | None = N
     log.info("building the EfficientNet-Lite0 ONNX backbone into %s", onnx_path)
     data = build_model(load_state_dict(weights_path)).SerializeToString()
     sha = hashlib.sha256(data).hexdigest()
-    _atomic_write_bytes(onnx_path, data)
+    write_atomic(onnx_path, data)
     meta = {
         "builder_version": BUILDER_VERSION,
         "sha256": sha,
         "weights_sha256": weights_sha,
         "source": str(weights_path),
     }
-    _atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
+    write_atomic(meta_path, json.dumps(meta, indent=2).encode())
     return BackboneFile(onnx_path, sha, weights_sha)

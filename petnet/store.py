@@ -31,19 +31,25 @@ def new_version_id(now: datetime | None = None) -> str:
     return now.strftime("%Y%m%d-%H%M%S-") + f"{now.microsecond:06d}"
 
 
-def write_atomic_text(path: Path, text: str) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``path`` so that readers see the old file or the whole new one, never a part of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(tmp, mode)  # mkstemp makes it private
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def write_atomic_text(path: Path, text: str) -> None:
+    write_atomic(path, text.encode("utf-8"))
 
 
 def _fsync_dir(path: Path) -> None:
