@@ -6,7 +6,10 @@ Numbers are written the Brazilian way: decimal comma, thousands with a dot.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+from pathlib import Path
 
 from petnet.images import ImageProblem
 
@@ -295,9 +298,13 @@ def imagenet_name(index: int) -> str:
     """A Portuguese name for an ImageNet class when we have one, else its English name, flagged as such."""
     if index in IMAGENET_PT:
         return IMAGENET_PT[index]
-    from skl2onnx.tutorial.imagenet_classes import class_names
+    return f"“{imagenet_english_names()[index].split(',')[0]}” (nome em inglês)"
 
-    return f"“{class_names[index].split(',')[0]}” (nome em inglês)"
+
+@functools.cache
+def imagenet_english_names() -> list[str]:
+    """The 1000 ImageNet class names (from skl2onnx's tutorial data, Apache-2.0), read without sklearn."""
+    return list(json.loads((Path(__file__).parent / "imagenet_classes.json").read_text(encoding="utf-8")))
 
 
 def neither_answer(top_index: int, top_probability: float, pet_mass: float, threshold: float) -> str:

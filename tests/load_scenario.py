@@ -17,6 +17,7 @@ from fake_telegram import FakeTelegram, running_app
 
 from bot.service import ChatService
 from bot.telegram_app import build_application
+from petnet import texts
 
 HEARTBEAT_S = 0.005
 
@@ -121,9 +122,14 @@ async def run_load(
             result.answers.setdefault(chat_id, []).append(message_id)
             result.latencies_s.append(at - pushed_at[(chat_id, message_id)])
         if admin_id is not None:
-            await fake.wait_for(lambda: not service.retrainer.running, timeout=timeout)
-            edits = [c for c in fake.calls_to("editMessageText") if c.params.get("chat_id") == admin_id]
-            result.retrain_text = str(edits[-1].params.get("text")) if edits else None
+
+            def final_edit() -> str | None:
+                edits = [c for c in fake.calls_to("editMessageText") if c.params.get("chat_id") == admin_id]
+                text = str(edits[-1].params.get("text")) if edits else ""
+                return text if text and not text.startswith(texts.RETRAIN_STARTED[:2]) else None
+
+            await fake.wait_for(lambda: final_edit() is not None, timeout=timeout)
+            result.retrain_text = final_edit()
         stop.set()
         await beat
     result.max_loop_stall_s = worst[0]

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sklearn.model_selection import train_test_split
-
 from petnet.labels import FOLDER_ALIASES
 
 VAL_FRACTION = 0.2
@@ -70,6 +68,8 @@ def find_dataset(root: Path) -> Dataset:
     labels = [s.label for s in samples]
     if min(labels.count(label) for label in FOLDER_ALIASES) < MIN_PER_CLASS:
         raise DatasetError(f"{root}: each class needs at least {MIN_PER_CLASS} photos")
+    from sklearn.model_selection import train_test_split  # lazily: the bot imports this module, not sklearn
+
     train, val = train_test_split(samples, test_size=VAL_FRACTION, stratify=labels, random_state=SPLIT_SEED)
     return Dataset(root, sorted(train, key=_key), sorted(val, key=_key), has_own_val=False)
 
