@@ -26,10 +26,10 @@ from load_scenario import peak_rss_mb, rss_mb, run_load  # noqa: E402
 from bot.__main__ import build_service  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.service import ChatService, answer_text  # noqa: E402
+from bot.telegram_app import build_application  # noqa: E402
 from petnet import texts  # noqa: E402
 from petnet.explain import explain  # noqa: E402
 from petnet.images import prepare_image  # noqa: E402
-from bot.telegram_app import build_application  # noqa: E402
 
 TARGET_THROUGHPUT = 60.0
 TARGET_STALL_MS = 100.0
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         ("peak RSS of the bot process, MB", peak_rss_mb(), f"< {TARGET_RSS_MB:.0f}"),
     ]
     for name, value, target in rows:
-        print(f"{name:<68} {value:>10.1f}  {target}")
+        print(f"{name:<68} {value:>10.2f}  {target}")
     in_order = all(burst.answers.get(c) == ids for c, ids in burst.expected.items())
     print(f"burst answers in order within each chat: {'yes' if in_order else 'NO'}; retrain: {burst.retrain_text!r}")
     return 0
