@@ -97,14 +97,14 @@ async def _serve_both(service: ChatService) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Bot 'gato ou cachorro?'.")
+    parser = argparse.ArgumentParser(prog="python -m bot", description=texts.CLI_HELP["bot"])
     sub = parser.add_subparsers(dest="command")
-    classify = sub.add_parser("classificar", help="classifica fotos do disco")
+    classify = sub.add_parser("classificar", help=texts.CLI_HELP["bot.classificar"])
     classify.add_argument("files", nargs="+", metavar="ARQUIVO")
-    classify.add_argument("--json", action="store_true", help="uma linha JSON por foto")
-    sub.add_parser("local", help="chat local no terminal (sem internet)")
-    sub.add_parser("telegram", help="bot do Telegram (precisa de TELEGRAM_TOKEN)")
-    sub.add_parser("discord", help="bot do Discord (precisa de DISCORD_TOKEN)")
+    classify.add_argument("--json", action="store_true", help=texts.CLI_HELP["bot.json"])
+    sub.add_parser("local", help=texts.CLI_HELP["bot.local"])
+    sub.add_parser("telegram", help=texts.CLI_HELP["bot.telegram"])
+    sub.add_parser("discord", help=texts.CLI_HELP["bot.discord"])
     args = parser.parse_args(argv)
 
     if args.command == "classificar":

@@ -729,3 +729,60 @@ CURVE_ACCURACY_LEGEND = "acerto em fotos que não vi no treino"
 CURVE_FINAL_LOSS = "erro final: {value}"
 CURVE_FINAL_ACCURACY = "acerto final: {value}"
 CURVE_EMPTY = "ainda não há épocas de treino registradas"
+
+
+# --- command-line help (python -m bot, python -m trainer, python -m trainer.evaluate) ----------------
+
+CLI_HELP = {
+    "bot": "Bot 'gato ou cachorro?'.",
+    "bot.classificar": "classifica fotos do disco",
+    "bot.json": "uma linha JSON por foto",
+    "bot.local": "chat local no terminal (sem internet)",
+    "bot.telegram": "bot do Telegram (precisa de TELEGRAM_TOKEN)",
+    "bot.discord": "bot do Discord (precisa de DISCORD_TOKEN)",
+    "trainer": "Treina a rede 'gato ou cachorro?'.",
+    "trainer.data_dir": "pasta com gatos/ e cachorros/ (ou train/ e val/)",
+    "trainer.out": "pasta de modelos (padrão: models/)",
+    "trainer.cache_dir": "cache do backbone e das características",
+    "trainer.outros": "pasta de fotos sem gato nem cachorro, para medir o 'nenhum'",
+    "trainer.no_promote": "grava a versão sem colocá-la em serviço",
+    "evaluate": "A acurácia do modelo em serviço numa pasta com gatos/ e cachorros/ (ex.: ../shared/data/pets/val).",
+    "evaluate.folder": "pasta com gatos/ e cachorros/",
+    "evaluate.outros": "fotos sem gato nem cachorro",
+    "evaluate.models": "pasta de modelos (padrão: models/)",
+}
+SPLIT_OWN = "pastas train/ e val/"
+SPLIT_HOLDOUT = "validação estratificada de 20% (semente 0)"
+
+
+def retrain_start_failed(detail: str) -> str:
+    return f"não consegui iniciar o processo de treino ({detail})"
+
+
+def retrain_crashed(exit_code: object) -> str:
+    return f"o processo de treino terminou inesperadamente (código {exit_code})"
+
+
+def evaluate_report(
+    version: str, folder: str, n: int, unreadable: int, metrics: object, neither_count: int,
+    right_final: float, others: tuple[str, int, int] | None,
+) -> str:
+    """``python -m trainer.evaluate``: the classifier's accuracy, wrong "nenhum"s and the other/ figure."""
+    from petnet.card import Metrics
+
+    assert isinstance(metrics, Metrics)
+    _, dc = metrics.confusion[0]
+    cd, _ = metrics.confusion[1]
+    lines = [
+        f"modelo {version} em {folder}: {n} fotos ({unreadable} ilegíveis)",
+        f"acurácia da MLP (gato × cachorro): {pct(metrics.accuracy, 2)} ({metrics.n - dc - cd} de {metrics.n})",
+        f"  gatos: {pct(metrics.accuracy_gato, 2)}  cachorros: {pct(metrics.accuracy_cachorro, 2)}",
+        f"  erros: {cd} gatos chamados de cachorro, {dc} cachorros chamados de gato",
+        f"respondidas 'nenhum' por engano: {pct(neither_count / max(1, n), 2)} ({neither_count} de {n})",
+        f"resposta final certa (gato/cachorro/nenhum): {pct(right_final, 2)}",
+    ]
+    if others is not None:
+        name, hits, total = others
+        lines.append(f"em {name}: {pct(hits / max(1, total), 1)} respondidas 'nenhum' ({hits} de {total})")
+    return "\n".join(lines)
+

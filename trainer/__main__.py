@@ -13,7 +13,7 @@ from types import FrameType
 from tqdm import tqdm
 
 from petnet.model import PACKAGED_MODELS
-from petnet.texts import TRAIN_INTERRUPTED, TRAIN_STAGES, train_dataset_error, train_summary
+from petnet.texts import CLI_HELP, TRAIN_INTERRUPTED, TRAIN_STAGES, train_dataset_error, train_summary
 from trainer.dataset import DatasetError
 from trainer.fit import Interrupted
 from trainer.train import train
@@ -40,14 +40,14 @@ class _Bars:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer", description="Treina a rede 'gato ou cachorro?'.")
-    parser.add_argument("data_dir", type=Path, help="pasta com gatos/ e cachorros/ (ou train/ e val/)")
-    parser.add_argument("--out", type=Path, default=PACKAGED_MODELS, help="pasta de modelos (padrão: models/)")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="cache do backbone e das características")
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=CLI_HELP["trainer"])
+    parser.add_argument("data_dir", type=Path, help=CLI_HELP["trainer.data_dir"])
+    parser.add_argument("--out", type=Path, default=PACKAGED_MODELS, help=CLI_HELP["trainer.out"])
+    parser.add_argument("--cache-dir", type=Path, default=None, help=CLI_HELP["trainer.cache_dir"])
     parser.add_argument(
-        "--outros", type=Path, default=None, help="pasta de fotos sem gato nem cachorro, para medir o 'nenhum'"
+        "--outros", type=Path, default=None, help=CLI_HELP["trainer.outros"]
     )
-    parser.add_argument("--no-promote", action="store_true", help="grava a versão sem colocá-la em serviço")
+    parser.add_argument("--no-promote", action="store_true", help=CLI_HELP["trainer.no_promote"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 

@@ -16,7 +16,7 @@ from petnet.features import FeatureExtractor
 from petnet.images import ImageError, prepare_image
 from petnet.labels import CLASS_NAMES, NEITHER
 from petnet.model import PACKAGED_MODELS, Decision, PetModel, load_current
-from petnet.texts import pct
+from petnet.texts import CLI_HELP, evaluate_report
 from trainer.dataset import DatasetError, labelled_photos
 from trainer.metrics import evaluate
 
@@ -41,10 +41,10 @@ def decide_all(model: PetModel, paths: list[Path]) -> tuple[list[int], list[Deci
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.evaluate", description=__doc__)
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--outros", type=Path, default=None, help="fotos sem gato nem cachorro")
-    parser.add_argument("--models", type=Path, default=PACKAGED_MODELS, help="pasta de modelos (padrão: models/)")
+    parser = argparse.ArgumentParser(prog="python -m trainer.evaluate", description=CLI_HELP["evaluate"])
+    parser.add_argument("folder", type=Path, help=CLI_HELP["evaluate.folder"])
+    parser.add_argument("--outros", type=Path, default=None, help=CLI_HELP["evaluate.outros"])
+    parser.add_argument("--models", type=Path, default=PACKAGED_MODELS, help=CLI_HELP["evaluate.models"])
     args = parser.parse_args(argv)
     try:
         samples = labelled_photos(args.folder)
@@ -55,28 +55,23 @@ def main(argv: list[str] | None = None) -> int:
     kept, decisions = decide_all(model, [s.path for s in samples])
     labels = np.array([samples[i].label for i in kept])
     metrics = evaluate(labels, np.array([d.p_cat for d in decisions]))
-    _, dc = metrics.confusion[0]
-    cd, _ = metrics.confusion[1]
-    neither = np.array([d.label == NEITHER for d in decisions])
-    print(f"modelo {model.version} em {args.folder}: {metrics.n} fotos ({len(samples) - len(kept)} ilegíveis)")
-    print(f"acurácia da MLP (gato × cachorro): {pct(metrics.accuracy, 2)} ({metrics.n - dc - cd} de {metrics.n})")
-    print(f"  gatos: {pct(metrics.accuracy_gato, 2)}  cachorros: {pct(metrics.accuracy_cachorro, 2)}")
-    print(f"  erros: {cd} gatos chamados de cachorro, {dc} cachorros chamados de gato")
+    neither = sum(1 for d in decisions if d.label == NEITHER)
     right = sum(
         1
         for i, d in zip(kept, decisions, strict=True)
         if d.label != NEITHER and d.mlp_label == CLASS_NAMES[samples[i].label]
     )
-    print(f"respondidas 'nenhum' por engano: {pct(float(neither.mean()), 2)} ({int(neither.sum())} de {len(neither)})")
-    print(f"resposta final certa (gato/cachorro/nenhum): {pct(right / max(1, len(kept)), 2)}")
+    others = None
     if args.outros is not None:
-        others = sorted(p for p in args.outros.rglob("*") if p.is_file() and not p.name.startswith("."))
-        _, other_decisions = decide_all(model, others)
-        hits = sum(1 for d in other_decisions if d.label == NEITHER)
-        print(
-            f"em {args.outros}: {pct(hits / max(1, len(other_decisions)), 1)} respondidas 'nenhum'"
-            f" ({hits} de {len(other_decisions)})"
+        paths = sorted(p for p in args.outros.rglob("*") if p.is_file() and not p.name.startswith("."))
+        _, other_decisions = decide_all(model, paths)
+        others = (str(args.outros), sum(1 for d in other_decisions if d.label == NEITHER), len(other_decisions))
+    print(
+        evaluate_report(
+            model.version, str(args.folder), metrics.n, len(samples) - len(kept), metrics, neither,
+            right / max(1, len(kept)), others,
         )
+    )
     return 0
 
 

@@ -22,7 +22,7 @@ from petnet.labels import CAT, DOG
 from petnet.model import CARD_JSON, CARD_MD, HEAD_ONNX, HEAD_WEIGHTS
 from petnet.neither import VAL_REJECT_RATE, fit_threshold, pet_mass
 from petnet.store import ModelStore, new_version_id
-from petnet.texts import model_card_markdown
+from petnet.texts import SPLIT_HOLDOUT, SPLIT_OWN, model_card_markdown
 from trainer.calibrate import cross_fitted, fit_doubt_band, fit_platt
 from trainer.dataset import Dataset, Sample, find_dataset
 from trainer.export import check_parity, head_weights, to_onnx
@@ -176,7 +176,7 @@ def train(
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             command=command or f"python -m trainer {data_dir}",
             data_dir=str(data_dir),
-            split="pastas train/ e val/" if dataset.has_own_val else "validação estratificada de 20% (semente 0)",
+            split=SPLIT_OWN if dataset.has_own_val else SPLIT_HOLDOUT,
             train_counts=_counts(train_set.labels),
             val_counts=_counts(y_val),
             unreadable=unreadable,
