@@ -196,7 +196,7 @@ A saída da rede é um número entre 0 e 1: a partir de 0,5 a resposta é **gato
 
 - Arquitetura: {describe_architecture(card.hidden_layers, card.activation)}; regularização L2 alpha={card.alpha:g}
 - Treino: {card.epochs} épocas de Adam (retropropagação + descida do gradiente)
-- Calibração (Platt): P(gato) = sigmoide({num(card.calibration['slope'], 4)} · z + {num(card.calibration['offset'], 4)})
+- Calibração (Platt): P(gato) = sigmoide({num(card.calibration['slope'], 4)} · z {'−' if card.calibration['offset'] < 0 else '+'} {num(abs(card.calibration['offset']), 4)})
 - Extrator de características: {fx.get('name')} ({fx.get('weights_package')}), recorte `{fx.get('crop')}`,
   entrada {fx.get('input_size')}x{fx.get('input_size')} com (x - 127) / 128
 
