@@ -450,9 +450,10 @@ def build_application(service: ChatService, builder: ApplicationBuilder | None =
     app.add_handler(CallbackQueryHandler(on_feedback, pattern=r"^fb:"))
     app.add_handler(CallbackQueryHandler(on_correction, pattern=r"^fx:"))
     app.add_handler(CallbackQueryHandler(on_review_decision, pattern=r"^rv:"))
-    app.add_handler(MessageHandler(filters.PHOTO | image_documents, on_photo))
+    # An edited caption is not a new photo: answer each photo once.
+    app.add_handler(MessageHandler((filters.PHOTO | image_documents) & ~filters.UpdateType.EDITED, on_photo))
     app.add_handler(MessageHandler(filters.COMMAND, on_unknown_command))
-    app.add_handler(MessageHandler(filters.ALL & ~filters.StatusUpdate.ALL, on_other))
+    app.add_handler(MessageHandler(~filters.StatusUpdate.ALL & ~filters.UpdateType.EDITED, on_other))
     app.add_error_handler(on_error)
     return app
 

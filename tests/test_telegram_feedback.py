@@ -353,3 +353,19 @@ def test_the_training_folder_cannot_be_escaped(service: ChatService, photos: Pho
     with pytest.raises(PermissionError):
         service.add_photo("gato", photos.cat)
     assert list(outside.iterdir()) == []
+
+
+def test_an_edited_caption_is_not_a_new_photo(service: ChatService, photos: Photos) -> None:
+    async def scenario() -> None:
+        async with bot_running(service) as bot:
+            fake = bot.fake
+            update = fake.push_photo(CHAT, photos.cat)
+            await one_reply(fake, CHAT, update["message"]["message_id"])
+            edited = {**update["message"], "caption": "<b>meu gato</b>", "edit_date": update["message"]["date"] + 5}
+            fake.push_update({"edited_message": edited})
+            fake.push_text(CHAT, "/ajuda")  # a marker: once answered, the edit was handled
+            await fake.wait_for(lambda: texts.HELP in fake.sent_texts(CHAT))
+            await asyncio.sleep(QUIET)
+            assert len(fake.sent_texts(CHAT)) == 2
+
+    run(scenario())
