@@ -57,6 +57,16 @@ def real_photos(split: str, class_dir: str, count: int, start: int = 0) -> list[
     return chosen
 
 
+def linked_training_data(root: Path, per_class: int, start: int = 0) -> Path:
+    """``root/data/{gatos,cachorros}`` with ``per_class`` real training photos each (symlinks, nothing copied)."""
+    data_dir = root / "data"
+    for class_dir in CLASS_DIRS:
+        (data_dir / class_dir).mkdir(parents=True)
+        for photo in real_photos("train", class_dir, per_class, start):
+            (data_dir / class_dir / photo.name).symlink_to(photo)
+    return data_dir
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared data folder (holding pets/ and other/); skips the test when it is absent."""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import linked_training_data
 
 from bot.__main__ import build_service
 from bot.config import Settings
@@ -107,11 +108,7 @@ def test_disk_full_while_writing_a_model_leaves_the_store_untouched(
 ) -> None:
     from trainer.train import train
 
-    data_dir = tmp_path / "data"
-    for label, folder in (("gatos", "gatos"), ("cachorros", "cachorros")):
-        (data_dir / folder).mkdir(parents=True)
-        for photo in pick_photos("train", label, 6):
-            os.symlink(photo, data_dir / folder / photo.name)
+    data_dir = linked_training_data(tmp_path, 6)
     store_root = tmp_path / "models"
     current = copy_packaged_store(store_root)
     real_write = Path.write_bytes
@@ -133,11 +130,7 @@ def test_disk_full_while_writing_a_model_leaves_the_store_untouched(
 def test_trainer_killed_midway_leaves_the_model_in_service(
     gato_cache_dir: Path, tmp_path: Path, pick_photos: Callable[..., list[Path]]
 ) -> None:
-    data_dir = tmp_path / "data"
-    for label in ("gatos", "cachorros"):
-        (data_dir / label).mkdir(parents=True)
-        for photo in pick_photos("train", label, 40, start=100):
-            os.symlink(photo, data_dir / label / photo.name)
+    data_dir = linked_training_data(tmp_path, 40, start=100)
     service = build_service(
         Settings(
             models_dir=tmp_path / "models", state_path=tmp_path / "state.sqlite", data_dir=data_dir,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+from conftest import linked_training_data
 from load_scenario import run_load
 
 from bot.__main__ import build_service
@@ -19,11 +19,7 @@ ADMIN = 77
 def test_200_photos_from_50_chats_during_a_retrain(
     gato_cache_dir: Path, tmp_path: Path, pick_photos: Callable[..., list[Path]]
 ) -> None:
-    data_dir = tmp_path / "data"
-    for label in ("gatos", "cachorros"):
-        (data_dir / label).mkdir(parents=True)
-        for photo in pick_photos("train", label, 12, start=200):
-            os.symlink(photo, data_dir / label / photo.name)
+    data_dir = linked_training_data(tmp_path, 12, start=200)
     service = build_service(
         Settings(
             models_dir=tmp_path / "models", state_path=tmp_path / "state.sqlite", data_dir=data_dir,
