@@ -11,7 +11,7 @@ import gc
 import logging
 import sys
 
-from bot.config import Settings
+from bot.config import Settings, SettingsError
 from bot.service import ChatService
 from bot.state import StateError
 from petnet import texts
@@ -118,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return classify_files(model, args.files, args.json)
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(texts.settings_invalid(str(exc)), file=sys.stderr)
+        return 2
     mode = args.command or _default_mode(settings)
     if mode in {"telegram", "discord", "both"}:
         _logging(logging.INFO)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +13,25 @@ from dotenv import dotenv_values
 
 REPO = Path(__file__).resolve().parents[1]
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
+# setWebhook's secret_token: 1-256 characters, only A-Z, a-z, 0-9, _ and - (Bot API 10.1).
+WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the bot cannot run with; the message names the variable."""
+
+
+def webhook_secret(configured: str | None) -> str:
+    """The webhook's secret token: the configured one if valid, else a fresh strong one.
+
+    Webhook mode never runs without a secret: PTB's server then refuses (403) every POST that
+    does not carry it in ``X-Telegram-Bot-Api-Secret-Token``, so nobody can forge updates.
+    """
+    if configured is None:
+        return secrets.token_urlsafe(48)  # 64 characters of A-Z a-z 0-9 _ -
+    if not WEBHOOK_SECRET.match(configured):
+        raise SettingsError("GATO_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+    return configured
 
 
 def _ids(raw: str) -> frozenset[int]:
@@ -70,7 +91,7 @@ class Settings:
             webhook_url=get("GATO_WEBHOOK_URL"),
             webhook_listen=get("GATO_WEBHOOK_LISTEN") or defaults.webhook_listen,
             webhook_port=int(get("GATO_WEBHOOK_PORT") or defaults.webhook_port),
-            webhook_secret=get("GATO_WEBHOOK_SECRET"),
+            webhook_secret=webhook_secret(get("GATO_WEBHOOK_SECRET")) if get("GATO_WEBHOOK_URL") else None,
             workers=max(1, int(get("GATO_WORKERS") or defaults.workers)),
             max_pending=max(1, int(get("GATO_MAX_PENDING") or defaults.max_pending)),
             thread_interval=float(get("GATO_THREAD_INTERVAL") or defaults.thread_interval),

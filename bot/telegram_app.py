@@ -21,6 +21,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.config import Settings, webhook_secret
 from bot.engine import Busy
 from bot.rate_limit import ChatRateLimiter
 from bot.redaction import redact_secrets
@@ -458,19 +459,32 @@ def build_application(service: ChatService, builder: ApplicationBuilder | None =
     return app
 
 
+WEBHOOK_PATH = "telegram"
+
+
+def webhook_options(settings: Settings) -> dict[str, Any]:
+    """Arguments for PTB's webhook server (``Updater.start_webhook``/``Application.run_webhook``).
+
+    Always with a secret token (passed to setWebhook too): PTB answers 403 to any POST without it.
+    """
+    assert settings.webhook_url is not None
+    return {
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": WEBHOOK_PATH,
+        "webhook_url": settings.webhook_url.rstrip("/") + "/" + WEBHOOK_PATH,
+        "secret_token": webhook_secret(settings.webhook_secret),
+        "allowed_updates": Update.ALL_TYPES,
+    }
+
+
 def run(service: ChatService) -> None:
     """Polling by default; PTB's own webhook server when GATO_WEBHOOK_URL is set."""
     app = build_application(service)
     settings = service.settings
     if settings.webhook_url:
-        path = (settings.webhook_secret or "telegram").strip("/")
-        app.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path=path,
-            webhook_url=settings.webhook_url.rstrip("/") + "/" + path,
-            secret_token=settings.webhook_secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
+        options = webhook_options(settings)
+        redact_secrets(options["secret_token"])
+        app.run_webhook(**options)
     else:
         app.run_polling(allowed_updates=Update.ALL_TYPES)

@@ -613,6 +613,10 @@ def token_missing(name: str) -> str:
     return f"{name} não está configurado (veja o README)."
 
 
+def settings_invalid(detail: str) -> str:
+    return f"Configuração inválida: {detail} (veja o README)."
+
+
 def state_unusable(path: str, detail: str) -> str:
     return (
         f"Não consegui abrir o arquivo de estado {path} ({detail}). Nada foi apagado. "

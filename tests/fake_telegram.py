@@ -341,6 +341,8 @@ class FakeTelegram(BaseRequest):
         """update_id -> how often getUpdates returned it (PTB should make this 1)."""
         self.users: dict[int, JSON] = {}
         self.chats: dict[int, JSON] = {}
+        self.webhook: JSON | None = None
+        """What the last setWebhook asked for (url, secret_token)."""
 
         self._pending: list[JSON] = []
         self._update_ids = itertools.count(1)
@@ -358,6 +360,7 @@ class FakeTelegram(BaseRequest):
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
             "deleteWebhook": self._delete_webhook,
+            "setWebhook": self._set_webhook,
             "getWebhookInfo": self._get_webhook_info,
             "setMyCommands": self._set_my_commands,
             "getMyCommands": self._get_my_commands,
@@ -1029,8 +1032,20 @@ class FakeTelegram(BaseRequest):
             self._pending.clear()
         return True
 
+    async def _set_webhook(self, call: Call) -> bool:
+        params = call.params
+        url = str(params.get("url") or "")
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+        if url and not url.startswith("https://"):
+            raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        self.webhook = {"url": url, "secret_token": secret}
+        return True
+
     async def _get_webhook_info(self, call: Call) -> JSON:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._pending)}
+        url = (self.webhook or {}).get("url", "")
+        return {"url": url, "has_custom_certificate": False, "pending_update_count": len(self._pending)}
 
     async def _set_my_commands(self, call: Call) -> bool:
         params = call.params
