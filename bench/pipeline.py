@@ -421,10 +421,13 @@ def classification(data_dir: Path, count: int, block: int, fallback_store: Path)
 
     photos = sample_photos(data_dir, count)
     try:
-        model = load_current(PACKAGED_MODELS, FeatureExtractor(), fallbacks=(fallback_store,))
-    except HeadModelError as exc:
-        print(f"\n2-3. Classification: skipped: {exc}")
-        return False
+        model = load_current(PACKAGED_MODELS, FeatureExtractor())
+    except HeadModelError:
+        try:
+            model = load_current(fallback_store, FeatureExtractor())
+        except HeadModelError as exc:
+            print(f"\n2-3. Classification: skipped: {exc}")
+            return False
     runners: dict[str, Runner] = {"onnxruntime": onnx_runner(model)}
     backbone, note = load_torch_backbone()
     if backbone is not None:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from petnet.backbone import ensure_backbone
 from petnet.features import FeatureExtractor
 from petnet.images import prepare_image
-from petnet.model import PACKAGED_MODELS, Analysis, PetModel, load_current
+from petnet.model import PACKAGED_MODELS, Analysis, PetModel, ServedFrom, load_serving
 from petnet.store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,11 @@ class Busy(RuntimeError):
 
 
 def seed_store(store: ModelStore, packaged: Path = PACKAGED_MODELS) -> None:
-    """Give a new models folder the packaged default, so /reverter and retrains share one store."""
-    if store.current_dir() is not None:
+    """Give a new models folder the packaged default, so /reverter and retrains share one store.
+
+    Only a new folder: a store whose pointer is broken is reported at load, never re-seeded over.
+    """
+    if not store.is_new():
         return
     source = ModelStore(packaged)
     version, folder = source.current, source.current_dir()
@@ -59,10 +62,11 @@ class Engine:
         seed_store(self.store)
         threads = max(1, (os.cpu_count() or 2) // workers)
         self.extractor = FeatureExtractor(ensure_backbone(cache_dir), threads=threads)
-        self._model = load_current(self.store.root, self.extractor, fallbacks=(PACKAGED_MODELS,))
+        serving = load_serving(self.store.root, self.extractor)
+        self._model = serving.model
         self.fallback_note: str | None = None
-        if self.store.current != self._model.version:
-            self.fallback_note = self._model.version
+        if serving.source is not ServedFrom.CURRENT:
+            self.fallback_note = serving.model.version
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
         # Drawing the explanation pictures (matplotlib, ~0.3 s) never delays photo answers.
         self._drawing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")

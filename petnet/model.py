@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from petnet.head import Calibration, Head, HeadModelError, HeadTrace
 from petnet.images import PreparedImage
 from petnet.labels import CAT, CLASS_NAMES, DOG, NEITHER
 from petnet.neither import pet_mass
-from petnet.store import ModelStore
+from petnet.store import ModelStore, PointerError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -122,23 +123,73 @@ class PetModel:
         return Analysis(image, features, self.head.weights.trace(features.pooled), decision)
 
 
-def load_current(store_root: Path, extractor: FeatureExtractor, fallbacks: tuple[Path, ...] = ()) -> PetModel:
-    """The store's CURRENT model, else the newest loadable version, else each fallback store in turn."""
-    tried: list[str] = []
-    for root in (store_root, *fallbacks):
-        store = ModelStore(root)
-        candidates = [store.current] if store.current else []
-        candidates += [v for v in reversed(store.versions()) if v not in candidates]
-        for version in candidates:
+class ServedFrom(StrEnum):
+    """Where the model in service came from: its own pointer, or one of the fallbacks."""
+
+    CURRENT = "current"
+    PREVIOUS = "previous"  # the current version was unusable
+    PACKAGED = "packaged"  # neither pointer gave a usable model: the default shipped in models/
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The model to serve and, when it is a fallback, why (English, for logs and /modelo)."""
+
+    model: PetModel
+    source: ServedFrom
+    problems: tuple[str, ...] = ()
+
+
+def _load(store: ModelStore, version: str, extractor: FeatureExtractor) -> PetModel:
+    folder = store.version_dir(version)
+    if not folder.is_dir():
+        raise HeadModelError(f"version {version} does not exist in {store.root}")
+    return PetModel(folder, extractor)
+
+
+def load_serving(store_root: Path, extractor: FeatureExtractor, packaged: Path = PACKAGED_MODELS) -> Serving:
+    """The store's current model; else its previous one; else the packaged default. Never another folder.
+
+    A version folder that no pointer names (a candidate a retrain refused, say) is never served.
+    Every fallback is logged with its reason, and returned for /modelo.
+    """
+    store = ModelStore(store_root)
+    problems: list[str] = []
+    try:
+        pointers = store.pointers()
+    except PointerError as exc:
+        problems.append(str(exc))
+        pointers = None
+    if pointers is not None:
+        for source, version in ((ServedFrom.CURRENT, pointers.current), (ServedFrom.PREVIOUS, pointers.previous)):
             if version is None:
                 continue
             try:
-                model = PetModel(store.version_dir(version), extractor)
-            except HeadModelError as exc:
-                log.error("model %s in %s is unusable: %s", version, root, exc)
-                tried.append(f"{root}/{version}: {exc}")
+                model = _load(store, version, extractor)
+            except (HeadModelError, StoreError) as exc:
+                problems.append(f"{source.value} model {version}: {exc}")
                 continue
-            if version != store.current:
-                log.warning("CURRENT model in %s unusable; serving %s instead", root, version)
-            return model
-    raise HeadModelError("no usable model found; tried: " + ("; ".join(tried) or "nothing"))
+            return _served(model, source, problems, store_root)
+    elif not problems:
+        problems.append(f"no model has been put in service in {store_root}")
+    return _served(load_current(packaged, extractor), ServedFrom.PACKAGED, problems, store_root)
+
+
+def _served(model: PetModel, source: ServedFrom, problems: list[str], store_root: Path) -> Serving:
+    for problem in problems:
+        log.error("model store %s: %s", store_root, problem)
+    if source is not ServedFrom.CURRENT:
+        log.warning("serving the %s model %s", source.value, model.version)
+    return Serving(model, source, tuple(problems))
+
+
+def load_current(store_root: Path, extractor: FeatureExtractor) -> PetModel:
+    """The current model of a store (no fallback): for tools that name the store they want."""
+    store = ModelStore(store_root)
+    try:
+        pointers = store.pointers()
+        if pointers is None:
+            raise HeadModelError(f"no model has been put in service in {store_root}")
+        return _load(store, pointers.current, extractor)
+    except StoreError as exc:
+        raise HeadModelError(str(exc)) from exc

@@ -30,7 +30,7 @@ def copy_packaged_store(target: Path) -> str:
     source = ModelStore(PACKAGED_MODELS)
     assert source.current is not None
     shutil.copytree(PACKAGED_MODELS / "versions", target / "versions")
-    (target / "CURRENT").write_text(source.current + "\n")
+    ModelStore(target).promote(source.current)
     return source.current
 
 
@@ -42,14 +42,14 @@ def test_corrupted_model_at_start_falls_back_and_says_so(
     broken = "20990101-000000-000000"
     shutil.copytree(store_root / "versions" / good, store_root / "versions" / broken)
     (store_root / "versions" / broken / "head.onnx").write_bytes(b"not an onnx file")
-    (store_root / "CURRENT").write_text(broken + "\n")
+    ModelStore(store_root).promote(broken)  # good becomes the previous version
     with caplog.at_level(logging.ERROR):
         engine = Engine(store_root, cache_dir=gato_cache_dir)
     state = State(tmp_path / "state.sqlite")
     service = ChatService(Settings(models_dir=store_root), engine, state, Retrainer(engine, state, tmp_path))
     try:
         assert engine.model.version == good
-        assert any(broken in r.getMessage() and "unusable" in r.getMessage() for r in caplog.records)
+        assert any(broken in r.getMessage() and "checksum" in r.getMessage() for r in caplog.records)
         assert texts.model_fallback_note(good) in service.model_text()
     finally:
         engine.close()
@@ -58,7 +58,7 @@ def test_corrupted_model_at_start_falls_back_and_says_so(
 def test_missing_model_files_fall_back_to_the_packaged_model(gato_cache_dir: Path, tmp_path: Path) -> None:
     store_root = tmp_path / "models"
     (store_root / "versions" / "20990101-000000-000000").mkdir(parents=True)
-    (store_root / "CURRENT").write_text("20990101-000000-000000\n")
+    ModelStore(store_root).promote("20990101-000000-000000")
     engine = Engine(store_root, cache_dir=gato_cache_dir)
     try:
         assert engine.model.version == ModelStore(PACKAGED_MODELS).current

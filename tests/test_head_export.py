@@ -21,7 +21,17 @@ from petnet.backbone import sha256_file
 from petnet.features import FeatureExtractor
 from petnet.head import LOGIT_OUTPUT, Calibration, Head, HeadModelError, sigmoid
 from petnet.labels import CAT, CLASS_NAMES, DOG, NEITHER
-from petnet.model import CARD_JSON, CARD_MD, HEAD_ONNX, HEAD_WEIGHTS, PACKAGED_MODELS, PetModel, load_current
+from petnet.model import (
+    CARD_JSON,
+    CARD_MD,
+    HEAD_ONNX,
+    HEAD_WEIGHTS,
+    PACKAGED_MODELS,
+    PetModel,
+    ServedFrom,
+    load_current,
+    load_serving,
+)
 from petnet.store import ModelStore
 from trainer.calibrate import cross_fitted, fit_platt
 from trainer.dataset import find_dataset
@@ -313,7 +323,8 @@ def test_tampered_head_is_refused_and_a_fallback_is_served(
     (bundle / HEAD_ONNX).write_bytes(bytes(data))
     with pytest.raises(HeadModelError, match="checksum"):
         PetModel(bundle, extractor)
-    with pytest.raises(HeadModelError, match="no usable model"):
+    with pytest.raises(HeadModelError, match="checksum"):
         load_current(store_root, extractor)
-    served = load_current(store_root, extractor, fallbacks=(PACKAGED_MODELS,))
-    assert served.bundle_dir == default_model.bundle_dir
+    served = load_serving(store_root, extractor)
+    assert served.model.bundle_dir == default_model.bundle_dir
+    assert served.source is ServedFrom.PACKAGED

@@ -250,7 +250,7 @@ def test_interrupted_training_writes_nothing(
     store = ModelStore(store_root)
     assert (store.current, store.versions()) == before
     assert not staging_dirs(store_root)
-    assert sorted(p.name for p in store_root.iterdir()) == ["CURRENT", "versions"]
+    assert sorted(p.name for p in store_root.iterdir()) == ["POINTERS", "versions"]
 
 
 # --- the command line ------------------------------------------------------------------------------
