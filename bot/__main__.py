@@ -11,14 +11,14 @@ import gc
 import logging
 import sys
 
+from bot import texts as bot_texts
 from bot.config import Settings, SettingsError
 from bot.service import ChatService
 from bot.state import StateError
-from petnet import texts
+from bot.texts import CLI_NO_MODEL
 from petnet.features import FeatureExtractor
 from petnet.head import HeadModelError
 from petnet.model import PACKAGED_MODELS, PetModel, load_current
-from petnet.texts import CLI_NO_MODEL
 
 log = logging.getLogger("bot")
 
@@ -97,14 +97,14 @@ async def _serve_both(service: ChatService) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=texts.CLI_HELP["bot"])
+    parser = argparse.ArgumentParser(prog="python -m bot", description=bot_texts.CLI_HELP["bot"])
     sub = parser.add_subparsers(dest="command")
-    classify = sub.add_parser("classificar", help=texts.CLI_HELP["bot.classificar"])
+    classify = sub.add_parser("classificar", help=bot_texts.CLI_HELP["bot.classificar"])
     classify.add_argument("files", nargs="+", metavar="ARQUIVO")
-    classify.add_argument("--json", action="store_true", help=texts.CLI_HELP["bot.json"])
-    sub.add_parser("local", help=texts.CLI_HELP["bot.local"])
-    sub.add_parser("telegram", help=texts.CLI_HELP["bot.telegram"])
-    sub.add_parser("discord", help=texts.CLI_HELP["bot.discord"])
+    classify.add_argument("--json", action="store_true", help=bot_texts.CLI_HELP["bot.json"])
+    sub.add_parser("local", help=bot_texts.CLI_HELP["bot.local"])
+    sub.add_parser("telegram", help=bot_texts.CLI_HELP["bot.telegram"])
+    sub.add_parser("discord", help=bot_texts.CLI_HELP["bot.discord"])
     args = parser.parse_args(argv)
 
     if args.command == "classificar":
@@ -121,20 +121,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
-        print(texts.settings_invalid(str(exc)), file=sys.stderr)
+        print(bot_texts.settings_invalid(str(exc)), file=sys.stderr)
         return 2
     mode = args.command or _default_mode(settings)
     if mode in {"telegram", "discord", "both"}:
         _logging(logging.INFO)
         missing = [name for name, token in _tokens(settings, mode) if not token]
         if missing:
-            print(texts.token_missing(missing[0]), file=sys.stderr)
+            print(bot_texts.token_missing(missing[0]), file=sys.stderr)
             return 2
         try:
             service = build_service(settings)
         except StateError as exc:
             log.error("cannot start: %s", exc)
-            print(texts.state_unusable(str(settings.state_path), str(exc)), file=sys.stderr)
+            print(bot_texts.state_unusable(str(settings.state_path), str(exc)), file=sys.stderr)
             return 2
         try:
             _serve(service, mode)
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         service = build_service(settings)
     except StateError as exc:
-        print(texts.state_unusable(str(settings.state_path), str(exc)), file=sys.stderr)
+        print(bot_texts.state_unusable(str(settings.state_path), str(exc)), file=sys.stderr)
         return 2
     try:
         asyncio.run(LocalChat(service).run())

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from bot.texts import CLI_FILE_NOT_FOUND, cli_file_error, cli_verdict
 from petnet.images import ImageError, prepare_image
 from petnet.model import PetModel
-from petnet.texts import CLI_FILE_NOT_FOUND, cli_file_error, cli_verdict, image_problem
+from petnet.texts import image_problem
 
 
 def classify_files(model: PetModel, files: list[str], as_json: bool, out: TextIO = sys.stdout) -> int:

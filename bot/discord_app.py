@@ -27,6 +27,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot import texts as bot_texts
 from bot.engine import Busy
 from bot.redaction import redact_secrets
 from bot.service import ChatService, FileTooBig
@@ -94,7 +95,7 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=FE
         right = verdict == "ok"
         super().__init__(
             discord.ui.Button(
-                label=texts.BUTTON_RIGHT if right else texts.BUTTON_WRONG,
+                label=bot_texts.BUTTON_RIGHT if right else bot_texts.BUTTON_WRONG,
                 style=discord.ButtonStyle.success if right else discord.ButtonStyle.danger,
                 custom_id=f"fb:{verdict}:{answer_id}",
             )
@@ -131,7 +132,7 @@ class CorrectionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
     def __init__(self, answer_id: int, label: str) -> None:
         super().__init__(
             discord.ui.Button(
-                label=texts.CORRECTION_CHOICES.get(label, label),
+                label=bot_texts.CORRECTION_CHOICES.get(label, label),
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"fx:{answer_id}:{label}",
             )
@@ -153,13 +154,13 @@ class CorrectionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
         await interaction.response.defer()  # edits the question in place below
         ref = await asyncio.to_thread(service.correction_photo_ref, self.answer_id)
         if ref is None or not ref.startswith(REF_PREFIX):
-            await interaction.edit_original_response(content=texts.STALE_BUTTON, view=None)
+            await interaction.edit_original_response(content=bot_texts.STALE_BUTTON, view=None)
             return
         try:
             data = await _bot(interaction).download_ref(ref)
         except (PhotoGone, FileTooBig) as exc:
             log.warning("cannot fetch the photo of answer %d for a correction: %r", self.answer_id, exc)
-            await interaction.edit_original_response(content=texts.EXPLAIN_PHOTO_GONE, view=None)
+            await interaction.edit_original_response(content=bot_texts.EXPLAIN_PHOTO_GONE, view=None)
             return
         text = await asyncio.to_thread(service.correct, self.answer_id, user_key(interaction.user), self.label, data)
         await interaction.edit_original_response(content=text, view=None)
@@ -174,7 +175,7 @@ def feedback_view(answer_id: int) -> discord.ui.View:
 
 def choices_view(answer_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    for label in texts.CORRECTION_CHOICES:
+    for label in bot_texts.CORRECTION_CHOICES:
         view.add_item(CorrectionButton(answer_id, label))
     return view
 
@@ -263,7 +264,7 @@ class PetBot(discord.Client):
         if not message.attachments:
             # Text alone: answered in DMs and when the bot is named in it (not for a mere reply-ping).
             if message.guild is None or self._named(message):
-                await message.reply(texts.NOT_A_PHOTO, mention_author=False)
+                await message.reply(bot_texts.NOT_A_PHOTO, mention_author=False)
             return
         try:
             await message.channel.typing()
@@ -274,7 +275,7 @@ class PetBot(discord.Client):
                 await self._answer_attachment(message, index, attachment)
             except Exception:
                 log.exception("error answering attachment %d of message %s", index, message.id)
-                await _reply_quietly(message, texts.INTERNAL_ERROR)
+                await _reply_quietly(message, bot_texts.INTERNAL_ERROR)
 
     async def _answer_attachment(self, message: discord.Message, index: int, attachment: discord.Attachment) -> None:
         try:
@@ -293,13 +294,13 @@ class PetBot(discord.Client):
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("error while handling %s", event_method)
         if event_method == "on_message" and args and isinstance(args[0], discord.Message):
-            await _reply_quietly(args[0], texts.INTERNAL_ERROR)
+            await _reply_quietly(args[0], bot_texts.INTERNAL_ERROR)
 
     # --- slash commands --------------------------------------------------------------------------
 
     def too_big(self, size: int) -> str:
         """The refusal for an attachment over the download limit (no "send as photo" hint on Discord)."""
-        return texts.file_too_big(size, self.download_limit, as_photo_hint=False)
+        return bot_texts.file_too_big(size, self.download_limit, as_photo_hint=False)
 
     async def classify_command(self, interaction: discord.Interaction[Any], image: discord.Attachment) -> None:
         if image.size > self.download_limit:
@@ -342,7 +343,7 @@ class PetBot(discord.Client):
             else:
                 ref = await asyncio.to_thread(self.service.last_photo_ref, chat_key(interaction.channel_id))
                 if ref is None or not ref.startswith(REF_PREFIX):
-                    await interaction.edit_original_response(content=texts.NOTHING_TO_EXPLAIN)
+                    await interaction.edit_original_response(content=bot_texts.NOTHING_TO_EXPLAIN)
                     return
                 data = await self.download_ref(ref)
             posts = await self._explanation(data)
@@ -351,14 +352,14 @@ class PetBot(discord.Client):
             return
         except (PhotoGone, discord.HTTPException) as exc:
             log.warning("cannot explain a photo in channel %s: %r", interaction.channel_id, exc)
-            await interaction.edit_original_response(content=texts.EXPLAIN_PHOTO_GONE)
+            await interaction.edit_original_response(content=bot_texts.EXPLAIN_PHOTO_GONE)
             return
         except ImageError as exc:
             await interaction.edit_original_response(content=texts.image_problem(exc.problem))
             return
         except Busy:
             log.warning("inference queue full; asked channel %s to retry /explicar", interaction.channel_id)
-            await interaction.edit_original_response(content=texts.BUSY)
+            await interaction.edit_original_response(content=bot_texts.BUSY)
             return
         await self._send_thread(interaction, posts)
 
@@ -389,7 +390,7 @@ class PetBot(discord.Client):
 
     async def refuse(self, interaction: discord.Interaction[Any], command: str) -> None:
         log.warning("refused /%s from non-admin Discord user %s", command, interaction.user.id)
-        await interaction.response.send_message(texts.NOT_ADMIN, ephemeral=True)
+        await interaction.response.send_message(bot_texts.NOT_ADMIN, ephemeral=True)
 
     async def retrain_command(self, interaction: discord.Interaction[Any], force: bool) -> None:
         if not self.is_admin(interaction.user):
@@ -397,14 +398,14 @@ class PetBot(discord.Client):
             return
         service = self.service
         if service.retrainer.running:
-            await interaction.response.send_message(texts.RETRAIN_RUNNING)
+            await interaction.response.send_message(bot_texts.RETRAIN_RUNNING)
             return
         await interaction.response.defer(thinking=True)
-        progress = await interaction.followup.send(texts.RETRAIN_STARTED, wait=True)
-        latest = {"text": texts.RETRAIN_STARTED, "shown": texts.RETRAIN_STARTED}
+        progress = await interaction.followup.send(bot_texts.RETRAIN_STARTED, wait=True)
+        latest = {"text": bot_texts.RETRAIN_STARTED, "shown": bot_texts.RETRAIN_STARTED}
 
         def on_progress(stage: str, done: int, total: int) -> None:
-            latest["text"] = texts.retrain_progress(stage, done, total)
+            latest["text"] = bot_texts.retrain_progress(stage, done, total)
 
         async def flush_every_interval() -> None:
             while True:
@@ -449,8 +450,8 @@ class PetCommandTree(app_commands.CommandTree[PetBot]):
 
 
 def _add_commands(tree: PetCommandTree) -> None:
-    describe = texts.DISCORD_COMMAND_DESCRIPTIONS.__getitem__
-    option = texts.DISCORD_OPTION_DESCRIPTIONS.__getitem__
+    describe = bot_texts.DISCORD_COMMAND_DESCRIPTIONS.__getitem__
+    option = bot_texts.DISCORD_OPTION_DESCRIPTIONS.__getitem__
 
     @tree.command(name="classificar", description=describe("classificar"))
     @app_commands.describe(imagem=option("imagem"))
@@ -520,9 +521,9 @@ async def _reply_quietly(message: discord.Message, text: str) -> None:
 async def _tell_internal_error(interaction: discord.Interaction[Any]) -> None:
     try:
         if interaction.response.is_done():
-            await interaction.followup.send(texts.INTERNAL_ERROR, ephemeral=True)
+            await interaction.followup.send(bot_texts.INTERNAL_ERROR, ephemeral=True)
         else:
-            await interaction.response.send_message(texts.INTERNAL_ERROR, ephemeral=True)
+            await interaction.response.send_message(bot_texts.INTERNAL_ERROR, ephemeral=True)
     except discord.HTTPException:
         log.warning("could not tell the user about the error")
 

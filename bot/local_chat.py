@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlparse
 
+from bot import texts as bot_texts
 from bot.service import ChatService
-from petnet import texts
 
 CHAT_KEY = "local"
 COMMAND = re.compile(r"/[a-zçãõáéíóú_]+")
@@ -50,13 +50,13 @@ class LocalChat:
             await self.photo(parse_path(text))  # an absolute path also starts with "/"
             return True
         if command in {"/sair", "/exit", "/quit"}:
-            self.say(texts.LOCAL_BYE)
+            self.say(bot_texts.LOCAL_BYE)
             return False
         if command in {"/ajuda", "/start", "/help"}:
             self.say(self.service.help_text(is_admin=True))
         elif command == "/modelo":
             curve = self.save_picture(await self.service.training_curve(), "curva.png")
-            self.say(f"{self.service.model_text()}\n{texts.local_picture_saved(str(curve))}")
+            self.say(f"{self.service.model_text()}\n{bot_texts.local_picture_saved(str(curve))}")
         elif command == "/explicar":
             await self.explain(rest)
         elif command == "/retreinar":
@@ -71,11 +71,11 @@ class LocalChat:
             self.review()
         elif command in {"/aprovar", "/rejeitar"}:
             if not rest.strip().isdigit():
-                self.say(texts.LOCAL_REVIEW_USAGE)
+                self.say(bot_texts.LOCAL_REVIEW_USAGE)
             else:
                 self.say(self.service.decide(int(rest.strip()), command == "/aprovar", CHAT_KEY))
         elif command.startswith("/"):
-            self.say(texts.UNKNOWN_COMMAND)
+            self.say(bot_texts.UNKNOWN_COMMAND)
         else:
             await self.photo(parse_path(text))
         return True
@@ -84,34 +84,34 @@ class LocalChat:
         try:
             data = path.read_bytes()
         except OSError:
-            self.say(texts.LOCAL_FILE_NOT_FOUND)
+            self.say(bot_texts.LOCAL_FILE_NOT_FOUND)
             return
         reply = await self.service.classify(CHAT_KEY, data, f"file:{path.resolve()}")
         self.last_answer_id = reply.answer_id
-        self.say(reply.text + ("\n" + texts.LOCAL_FEEDBACK_HINT if reply.answer_id else ""))
+        self.say(reply.text + ("\n" + bot_texts.LOCAL_FEEDBACK_HINT if reply.answer_id else ""))
 
     def correct(self, label: str) -> None:
         ref = self.service.correction_photo_ref(self.last_answer_id or 0)
         if ref is None or not ref.startswith("file:"):
-            self.say(texts.NOTHING_TO_EXPLAIN)
+            self.say(bot_texts.NOTHING_TO_EXPLAIN)
             return
-        if label not in texts.CORRECTION_CHOICES:
-            self.say(texts.LOCAL_FEEDBACK_HINT)
+        if label not in bot_texts.CORRECTION_CHOICES:
+            self.say(bot_texts.LOCAL_FEEDBACK_HINT)
             return
         try:
             data = Path(ref[5:]).read_bytes()
         except OSError:
-            self.say(texts.EXPLAIN_PHOTO_GONE)
+            self.say(bot_texts.EXPLAIN_PHOTO_GONE)
             return
         self.say(self.service.correct(self.last_answer_id or 0, CHAT_KEY, label, data))
 
     def review(self) -> None:
         review = self.service.next_review()
         if review is None:
-            self.say(texts.NOTHING_TO_REVIEW)
+            self.say(bot_texts.NOTHING_TO_REVIEW)
             return
         folder = self.service.settings.data_dir / "_revisao" / review.correction.photo_file
-        self.say(f"{review.caption}\n{folder}\n{texts.LOCAL_REVIEW_USAGE}")
+        self.say(f"{review.caption}\n{folder}\n{bot_texts.LOCAL_REVIEW_USAGE}")
 
     async def explain(self, rest: str) -> None:
         if rest.strip():
@@ -119,18 +119,18 @@ class LocalChat:
         else:
             ref = self.service.last_photo_ref(CHAT_KEY)
             if ref is None or not ref.startswith("file:"):
-                self.say(texts.NOTHING_TO_EXPLAIN)
+                self.say(bot_texts.NOTHING_TO_EXPLAIN)
                 return
             path = Path(ref[5:])
         try:
             posts = await self.service.explanation_posts(path.read_bytes())
         except (OSError, ValueError):
-            self.say(texts.EXPLAIN_PHOTO_GONE)
+            self.say(bot_texts.EXPLAIN_PHOTO_GONE)
             return
         for post in posts:
             if post.picture is not None:
                 saved = self.save_picture(post.picture, post.picture_name)
-                self.say(f"{post.text}\n{texts.local_picture_saved(str(saved))}")
+                self.say(f"{post.text}\n{bot_texts.local_picture_saved(str(saved))}")
             else:
                 self.say(post.text)
 
@@ -148,16 +148,16 @@ class LocalChat:
         def progress(stage: str, done: int, total: int) -> None:
             if stage != shown["stage"] or done == total:
                 shown["stage"] = stage
-                print(texts.retrain_progress(stage, done, total), file=self.out, flush=True)
+                print(bot_texts.retrain_progress(stage, done, total), file=self.out, flush=True)
 
-        self.say(texts.RETRAIN_STARTED)
+        self.say(bot_texts.RETRAIN_STARTED)
         self.say(await self.service.retrain("local", force, progress))
 
     async def run(self, stdin: TextIO = sys.stdin) -> None:
-        self.say(texts.LOCAL_WELCOME)
+        self.say(bot_texts.LOCAL_WELCOME)
         while True:
             if stdin.isatty():
-                print(texts.LOCAL_PROMPT, end="", file=self.out, flush=True)
+                print(bot_texts.LOCAL_PROMPT, end="", file=self.out, flush=True)
             line = await asyncio.to_thread(stdin.readline)
             if not line:
                 break

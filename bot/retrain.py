@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from bot import texts as bot_texts
 from bot.engine import Engine
 from bot.state import State
-from petnet import texts
 from petnet.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class Retrainer:
         except (OSError, RuntimeError) as exc:
             log.exception("cannot start the retrain process")
             self.process = None
-            return RetrainOutcome("failed", reason=texts.retrain_start_failed(str(exc)), forced=force)
+            return RetrainOutcome("failed", reason=bot_texts.retrain_start_failed(str(exc)), forced=force)
         result: tuple[Any, ...] | None = None
         error: str | None = None
         try:
@@ -165,7 +165,7 @@ class Retrainer:
             self.process = None
         if result is None:
             await asyncio.to_thread(self.engine.store.clean_staging)  # a killed trainer may leave a staging folder
-            reason = error or texts.retrain_crashed(process.exitcode)
+            reason = error or bot_texts.retrain_crashed(process.exitcode)
             return RetrainOutcome("failed", reason=reason, forced=force)
         _, version, old_acc, new_acc = result
         if not force and old_acc is not None and new_acc < old_acc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot import texts as bot_texts
 from bot.config import Settings
 from bot.engine import Busy, Engine
 from bot.retrain import ProgressCallback, Retrainer, RetrainOutcome
@@ -82,17 +83,17 @@ class ChatService:
 
     def help_text(self, is_admin: bool = False, front_end: str = "telegram") -> str:
         if front_end == "discord":
-            return texts.DISCORD_HELP + (texts.DISCORD_ADMIN_HELP if is_admin else "")
-        return texts.HELP + (texts.ADMIN_HELP if is_admin else "")
+            return bot_texts.DISCORD_HELP + (bot_texts.DISCORD_ADMIN_HELP if is_admin else "")
+        return bot_texts.HELP + (bot_texts.ADMIN_HELP if is_admin else "")
 
     def model_text(self) -> str:
-        text = texts.model_summary(self.engine.model.card)
+        text = bot_texts.model_summary(self.engine.model.card)
         try:
-            text += "\n" + texts.model_summary_queue(self.state.pending_count())
+            text += "\n" + bot_texts.model_summary_queue(self.state.pending_count())
         except StateError:
             log.exception("cannot count pending corrections")
         if self.engine.fallback_note:
-            text += "\n" + texts.model_fallback_note(self.engine.fallback_note)
+            text += "\n" + bot_texts.model_fallback_note(self.engine.fallback_note)
         return text
 
     async def classify(self, chat_key: str, data: bytes, photo_ref: str) -> PhotoReply:
@@ -104,7 +105,7 @@ class ChatService:
             return PhotoReply(texts.image_problem(exc.problem))
         except Busy:
             log.warning("inference queue full; asked chat %s to retry", chat_key)
-            return PhotoReply(texts.BUSY)
+            return PhotoReply(bot_texts.BUSY)
         decision = analysis.decision
         answer_id = None
         try:
@@ -152,18 +153,18 @@ class ChatService:
 
     def feedback_right(self, answer_id: int, user_key: str) -> str:
         if self.state.answer(answer_id) is None:
-            return texts.STALE_BUTTON
+            return bot_texts.STALE_BUTTON
         if not self.state.record_feedback(answer_id, user_key, "right"):
-            return texts.ALREADY_JUDGED
-        return texts.THANKS_RIGHT
+            return bot_texts.ALREADY_JUDGED
+        return bot_texts.THANKS_RIGHT
 
     def feedback_wrong(self, answer_id: int, user_key: str) -> tuple[str, bool]:
         """The question "which was it?", and whether to offer the choices."""
         if self.state.answer(answer_id) is None:
-            return texts.STALE_BUTTON, False
+            return bot_texts.STALE_BUTTON, False
         if self.state.feedback_verdict(answer_id, user_key) is not None:
-            return texts.ALREADY_JUDGED, False
-        return texts.ASK_WHICH, True
+            return bot_texts.ALREADY_JUDGED, False
+        return bot_texts.ASK_WHICH, True
 
     def correction_photo_ref(self, answer_id: int) -> str | None:
         answer = self.state.answer(answer_id)
@@ -173,15 +174,15 @@ class ChatService:
         """Queue the user's label for this answer's photo, for an admin to review."""
         answer = self.state.answer(answer_id)
         if answer is None or label not in LABEL_WORDS:
-            return texts.STALE_BUTTON
+            return bot_texts.STALE_BUTTON
         if label == answer.label:
-            return texts.CORRECTION_SAME_AS_ANSWER
+            return bot_texts.CORRECTION_SAME_AS_ANSWER
         if self.state.feedback_verdict(answer_id, user_key) is not None:
-            return texts.ALREADY_JUDGED
+            return bot_texts.ALREADY_JUDGED
         hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
         if self.state.corrections_since(user_key, hour_ago) >= CORRECTIONS_PER_HOUR:
             log.warning("user %s hit the corrections rate limit", user_key)
-            return texts.TOO_MANY_CORRECTIONS
+            return bot_texts.TOO_MANY_CORRECTIONS
         try:
             image_format, _ = read_header(data)
         except ImageError as exc:
@@ -190,11 +191,11 @@ class ChatService:
         folder.mkdir(parents=True, exist_ok=True)
         name = _generated_name(data, image_format)
         if not self.state.record_feedback(answer_id, user_key, "wrong"):
-            return texts.ALREADY_JUDGED
+            return bot_texts.ALREADY_JUDGED
         write_atomic(folder / name, data)
         self.state.add_correction(answer_id, user_key, answer.label, label, name)
         log.info("correction queued: answer %d, %s -> %s by %s", answer_id, answer.label, label, user_key)
-        return texts.correction_stored(label)
+        return bot_texts.correction_stored(label)
 
     def next_review(self) -> Review | None:
         """The oldest pending correction with its photo; unreadable ones are rejected and skipped."""
@@ -205,7 +206,7 @@ class ChatService:
                 log.error("photo of correction %d is missing; rejecting it", correction.id)
                 self.state.decide_correction(correction.id, "rejected", "system")
                 continue
-            caption = texts.review_caption(
+            caption = bot_texts.review_caption(
                 correction.id, correction.predicted, correction.label, self.state.pending_count()
             )
             return Review(correction, photo, caption)
@@ -215,7 +216,7 @@ class ChatService:
         """Approve (the photo joins the training folders) or reject (the photo is deleted)."""
         correction = self.state.correction(correction_id)
         if correction is None or correction.status != "pending":
-            return texts.correction_already_decided(correction_id)
+            return bot_texts.correction_already_decided(correction_id)
         source = self.settings.data_dir / REVIEW_DIR / correction.photo_file
         if approve:
             if correction.label == NEITHER:
@@ -227,15 +228,15 @@ class ChatService:
                 os.replace(source, target_dir / correction.photo_file)
             except OSError:
                 log.exception("cannot move correction %d into the training data", correction_id)
-                return texts.INTERNAL_ERROR
+                return bot_texts.INTERNAL_ERROR
         if not self.state.decide_correction(correction_id, "approved" if approve else "rejected", admin):
-            return texts.correction_already_decided(correction_id)
+            return bot_texts.correction_already_decided(correction_id)
         if not approve:
             source.unlink(missing_ok=True)
         log.info("correction %d %s by %s", correction_id, "approved" if approve else "rejected", admin)
         if approve:
-            return texts.correction_approved(correction_id, correction.label)
-        return texts.correction_rejected(correction_id)
+            return bot_texts.correction_approved(correction_id, correction.label)
+        return bot_texts.correction_rejected(correction_id)
 
     def last_photo_ref(self, chat_key: str) -> str | None:
         last = self.state.last_photo(chat_key)
@@ -246,29 +247,29 @@ class ChatService:
     async def retrain(self, admin: str, force: bool, on_progress: ProgressCallback | None = None) -> str:
         outcome: RetrainOutcome = await self.retrainer.retrain(admin, force, on_progress)
         if outcome.kind == "busy":
-            return texts.RETRAIN_RUNNING
+            return bot_texts.RETRAIN_RUNNING
         if outcome.kind == "failed":
-            return texts.retrain_failed(outcome.reason)
+            return bot_texts.retrain_failed(outcome.reason)
         assert outcome.version is not None and outcome.new_accuracy is not None
         if outcome.kind == "kept":
             assert outcome.old_accuracy is not None
-            return texts.retrain_kept_old(outcome.version, outcome.old_accuracy, outcome.new_accuracy)
-        return texts.retrain_promoted(outcome.version, outcome.old_accuracy, outcome.new_accuracy, outcome.forced)
+            return bot_texts.retrain_kept_old(outcome.version, outcome.old_accuracy, outcome.new_accuracy)
+        return bot_texts.retrain_promoted(outcome.version, outcome.old_accuracy, outcome.new_accuracy, outcome.forced)
 
     async def revert(self) -> str:
         if self.retrainer.running:
-            return texts.RETRAIN_RUNNING
+            return bot_texts.RETRAIN_RUNNING
         try:
             version = await self.retrainer.revert()
         except StoreError:
-            return texts.NOTHING_TO_REVERT
-        return texts.reverted(version)
+            return bot_texts.NOTHING_TO_REVERT
+        return bot_texts.reverted(version)
 
     def add_photo(self, label_word: str, data: bytes) -> str:
         """Store a photo in the training data under a generated name; never a user-supplied path."""
         label = {"gato": CAT, "gatos": CAT, "cachorro": DOG, "cachorros": DOG}.get(label_word.strip().lower())
         if label is None:
-            return texts.ADD_USAGE
+            return bot_texts.ADD_USAGE
         try:
             image_format, _ = read_header(data)
         except ImageError as exc:
@@ -276,11 +277,11 @@ class ChatService:
         folder = training_folder(self.settings.data_dir, label)
         digest = hashlib.sha256(data).hexdigest()
         if any(folder.glob(f"*-{digest[:16]}.*")):  # the same photo was added before
-            return texts.photo_added(CLASS_NAMES[label], _count(folder))
+            return bot_texts.photo_added(CLASS_NAMES[label], _count(folder))
         name = _generated_name(data, image_format)
         write_atomic(folder / name, data)
         log.info("admin added %s to %s", name, folder)
-        return texts.photo_added(CLASS_NAMES[label], _count(folder))
+        return bot_texts.photo_added(CLASS_NAMES[label], _count(folder))
 
 
 def answer_text(analysis: Analysis, activation: str) -> str:

@@ -21,12 +21,12 @@ from telegram.ext import (
     filters,
 )
 
+from bot import texts as bot_texts
 from bot.config import Settings, webhook_secret
 from bot.engine import Busy
 from bot.rate_limit import ChatRateLimiter
 from bot.redaction import redact_secrets
 from bot.service import ChatService, FileTooBig
-from petnet import texts
 
 log = logging.getLogger(__name__)
 
@@ -143,11 +143,11 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         data = await _download(context, file_id, size)
     except FileTooBig as exc:
         log.info("chat %s sent a file of %s bytes, over the download limit", message.chat_id, exc.size)
-        await message.reply_text(texts.file_too_big(exc.size, service.settings.download_limit), do_quote=True)
+        await message.reply_text(bot_texts.file_too_big(exc.size, service.settings.download_limit), do_quote=True)
         return
     except NetworkError as exc:  # includes TimedOut; nothing was answered yet, so say so once
         log.warning("download failed in chat %s: %s", message.chat_id, exc)
-        await message.reply_text(texts.DOWNLOAD_FAILED, do_quote=True)
+        await message.reply_text(bot_texts.DOWNLOAD_FAILED, do_quote=True)
         return
     reply = await service.classify(_chat_key(update), data, f"tg:{file_id}")
     buttons = None
@@ -155,8 +155,8 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         buttons = InlineKeyboardMarkup(
             [
                 [
-                    InlineKeyboardButton(texts.BUTTON_RIGHT, callback_data=f"fb:ok:{reply.answer_id}"),
-                    InlineKeyboardButton(texts.BUTTON_WRONG, callback_data=f"fb:no:{reply.answer_id}"),
+                    InlineKeyboardButton(bot_texts.BUTTON_RIGHT, callback_data=f"fb:ok:{reply.answer_id}"),
+                    InlineKeyboardButton(bot_texts.BUTTON_WRONG, callback_data=f"fb:no:{reply.answer_id}"),
                 ]
             ]
         )
@@ -172,7 +172,7 @@ async def on_explain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if found is None:
         ref = service.last_photo_ref(_chat_key(update))
         if ref is None or not ref.startswith("tg:"):
-            await message.reply_text(texts.NOTHING_TO_EXPLAIN)
+            await message.reply_text(bot_texts.NOTHING_TO_EXPLAIN)
             return
         found, target = (ref[3:], None), None
     await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
@@ -180,14 +180,14 @@ async def on_explain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         data = await _download(context, found[0], found[1])
         posts = await service.explanation_posts(data)
     except FileTooBig as exc:
-        await message.reply_text(texts.file_too_big(exc.size, service.settings.download_limit))
+        await message.reply_text(bot_texts.file_too_big(exc.size, service.settings.download_limit))
         return
     except Busy:
-        await message.reply_text(texts.BUSY)
+        await message.reply_text(bot_texts.BUSY)
         return
     except (TelegramError, ValueError) as exc:
         log.warning("cannot explain photo in chat %s: %s", message.chat_id, exc)
-        await message.reply_text(texts.EXPLAIN_PHOTO_GONE)
+        await message.reply_text(bot_texts.EXPLAIN_PHOTO_GONE)
         return
     anchor = target or message
     for i, post in enumerate(posts):
@@ -209,13 +209,13 @@ async def on_explain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_message is not None
-    await update.effective_message.reply_text(texts.UNKNOWN_COMMAND)
+    await update.effective_message.reply_text(bot_texts.UNKNOWN_COMMAND)
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat = update.effective_chat
     if chat is not None and chat.type == ChatType.PRIVATE and update.effective_message is not None:
-        await update.effective_message.reply_text(texts.NOT_A_PHOTO)
+        await update.effective_message.reply_text(bot_texts.NOT_A_PHOTO)
 
 
 # --- administration ------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ async def _refuse(update: Update, command: str) -> None:
     user = update.effective_user
     log.warning("refused /%s from non-admin user %s", command, user.id if user else "?")
     assert update.effective_message is not None
-    await update.effective_message.reply_text(texts.NOT_ADMIN)
+    await update.effective_message.reply_text(bot_texts.NOT_ADMIN)
 
 
 async def on_retrain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -236,11 +236,11 @@ async def on_retrain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     assert message is not None and update.effective_user is not None
     service = _service(context)
     if service.retrainer.running:
-        await message.reply_text(texts.RETRAIN_RUNNING)
+        await message.reply_text(bot_texts.RETRAIN_RUNNING)
         return
     args = context.args or []
     force = bool(args) and args[0].lower() in {"forcar", "forçar", "force"}
-    progress = await message.reply_text(texts.RETRAIN_STARTED)
+    progress = await message.reply_text(bot_texts.RETRAIN_STARTED)
     admin = f"telegram:{update.effective_user.id}"
     context.application.create_task(_retrain_job(context, service, progress, admin, force), update=update)
 
@@ -249,7 +249,7 @@ async def _retrain_job(
     context: ContextTypes.DEFAULT_TYPE, service: ChatService, progress: Message, admin: str, force: bool
 ) -> None:
     """Runs in the background: the admin's chat stays free while the trainer process works."""
-    latest = {"text": texts.RETRAIN_STARTED, "shown": texts.RETRAIN_STARTED}
+    latest = {"text": bot_texts.RETRAIN_STARTED, "shown": bot_texts.RETRAIN_STARTED}
 
     async def flush(_: ContextTypes.DEFAULT_TYPE) -> None:
         if latest["text"] != latest["shown"]:
@@ -260,7 +260,7 @@ async def _retrain_job(
                 log.debug("progress edit failed: %s", exc)
 
     def on_progress(stage: str, done: int, total: int) -> None:
-        latest["text"] = texts.retrain_progress(stage, done, total)
+        latest["text"] = bot_texts.retrain_progress(stage, done, total)
 
     job_queue = context.job_queue
     assert job_queue is not None
@@ -292,13 +292,13 @@ async def on_add(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert message is not None
     found = _photo_file(message.reply_to_message)
     if found is None or not context.args:
-        await message.reply_text(texts.ADD_USAGE)
+        await message.reply_text(bot_texts.ADD_USAGE)
         return
     service = _service(context)
     try:
         data = await _download(context, *found)
     except FileTooBig as exc:
-        await message.reply_text(texts.file_too_big(exc.size, service.settings.download_limit))
+        await message.reply_text(bot_texts.file_too_big(exc.size, service.settings.download_limit))
         return
     await message.reply_text(await asyncio.to_thread(service.add_photo, context.args[0], data))
 
@@ -319,7 +319,7 @@ async def on_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     parts = _parse(query.data, "fb")
     service = _service(context)
     if parts is None or not parts[1].isdigit():
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(bot_texts.STALE_BUTTON)
         return
     verdict, answer_id = parts[0], int(parts[1])
     if verdict == "ok":
@@ -330,7 +330,7 @@ async def on_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if ask and query.message is not None:
         choices = [
             InlineKeyboardButton(words, callback_data=f"fx:{answer_id}:{label}")
-            for label, words in texts.CORRECTION_CHOICES.items()
+            for label, words in bot_texts.CORRECTION_CHOICES.items()
         ]
         await context.bot.send_message(
             query.message.chat.id,
@@ -347,19 +347,19 @@ async def on_correction(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     parts = _parse(query.data, "fx")
     service = _service(context)
     if parts is None or not parts[0].isdigit():
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(bot_texts.STALE_BUTTON)
         return
     answer_id, label = int(parts[0]), parts[1]
     ref = service.correction_photo_ref(answer_id)
     if ref is None or not ref.startswith("tg:"):
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(bot_texts.STALE_BUTTON)
         return
     await query.answer()
     try:
         data = await _download(context, ref[3:], None)
     except (FileTooBig, TelegramError) as exc:
         log.warning("cannot fetch the photo of answer %d for a correction: %s", answer_id, exc)
-        await query.edit_message_text(texts.EXPLAIN_PHOTO_GONE)
+        await query.edit_message_text(bot_texts.EXPLAIN_PHOTO_GONE)
         return
     text = await asyncio.to_thread(service.correct, answer_id, _user_key(update), label, data)
     await query.edit_message_text(text)
@@ -368,14 +368,14 @@ async def on_correction(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 async def _send_next_review(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
     review = await asyncio.to_thread(_service(context).next_review)
     if review is None:
-        await context.bot.send_message(chat_id, texts.NOTHING_TO_REVIEW)
+        await context.bot.send_message(chat_id, bot_texts.NOTHING_TO_REVIEW)
         return
     cid = review.correction.id
     buttons = InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(texts.BUTTON_APPROVE, callback_data=f"rv:ok:{cid}"),
-                InlineKeyboardButton(texts.BUTTON_REJECT, callback_data=f"rv:no:{cid}"),
+                InlineKeyboardButton(bot_texts.BUTTON_APPROVE, callback_data=f"rv:ok:{cid}"),
+                InlineKeyboardButton(bot_texts.BUTTON_REJECT, callback_data=f"rv:no:{cid}"),
             ]
         ]
     )
@@ -395,11 +395,11 @@ async def on_review_decision(update: Update, context: ContextTypes.DEFAULT_TYPE)
     assert query is not None
     if not _is_admin(update, context):
         log.warning("refused review button from non-admin user %s", _user_key(update))
-        await query.answer(texts.NOT_ADMIN, show_alert=True)
+        await query.answer(bot_texts.NOT_ADMIN, show_alert=True)
         return
     parts = _parse(query.data, "rv")
     if parts is None or not parts[1].isdigit():
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(bot_texts.STALE_BUTTON)
         return
     await query.answer()
     result = await asyncio.to_thread(_service(context).decide, int(parts[1]), parts[0] == "ok", _user_key(update))
@@ -417,7 +417,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_message is not None:
         try:
-            await update.effective_message.reply_text(texts.INTERNAL_ERROR)
+            await update.effective_message.reply_text(bot_texts.INTERNAL_ERROR)
         except TelegramError:
             log.warning("could not tell the user about the error")
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from fake_telegram import FakeTelegram, running_app
 
+from bot import texts as bot_texts
 from bot.service import ChatService
 from bot.telegram_app import build_application
-from petnet import texts
 
 HEARTBEAT_S = 0.005
 
@@ -126,7 +126,7 @@ async def run_load(
             def final_edit() -> str | None:
                 edits = [c for c in fake.calls_to("editMessageText") if c.params.get("chat_id") == admin_id]
                 text = str(edits[-1].params.get("text")) if edits else ""
-                return text if text and not text.startswith(texts.RETRAIN_STARTED[:2]) else None
+                return text if text and not text.startswith(bot_texts.RETRAIN_STARTED[:2]) else None
 
             await fake.wait_for(lambda: final_edit() is not None, timeout=timeout)
             result.retrain_text = final_edit()

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.cli_classify import classify_files
+from bot.texts import CLI_FILE_NOT_FOUND
 from petnet.labels import CAT, CLASS_NAMES, DOG
 from petnet.model import PetModel
-from petnet.texts import CLI_FILE_NOT_FOUND
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 VERDICT = re.compile(r"^(?P<file>.+): (?P<label>gato|cachorro) \((?:mais de )?(?P<pct>\d{1,3},\d)% de confiança\)$")

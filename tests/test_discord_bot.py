@@ -27,6 +27,7 @@ import discord
 import pytest
 import simcord
 
+from bot import texts as bot_texts
 from bot.__main__ import build_service
 from bot.config import Settings
 from bot.discord_app import PetBot, build_client
@@ -131,7 +132,7 @@ async def discord_world(service: ChatService) -> AsyncIterator[World]:
         channel = guild.create_text_channel("geral")
         alice = guild.add_member(env.create_user("alice"))
         yield World(env, guild, channel, alice)
-    assert texts.INTERNAL_ERROR not in [m.content for m in channel.history()]
+    assert bot_texts.INTERNAL_ERROR not in [m.content for m in channel.history()]
 
 
 def replies_to(channel: simcord.ChannelHandle, message: discord.Message) -> list[discord.Message]:
@@ -202,7 +203,7 @@ def test_photo_that_cannot_be_re_attached_is_still_answered(service: ChatService
             assert answer is not None and "é GATO!" in verdict_line(answer.content)
             assert answer.attachments == [] and answer_id_of(answer.message) >= 1
             gone = await w.alice.slash(w.channel, "explicar")
-            assert gone.response is not None and gone.response.content == texts.EXPLAIN_PHOTO_GONE
+            assert gone.response is not None and gone.response.content == bot_texts.EXPLAIN_PHOTO_GONE
 
     run(scenario())
 
@@ -254,7 +255,7 @@ def test_direct_messages_photo_is_answered_and_text_asks_for_a_photo(service: Ch
             dm = bia.dm_channel
             text = await bia.send_dm("oi")
             [reply] = replies_to(dm, text)
-            assert reply.content == texts.NOT_A_PHOTO
+            assert reply.content == bot_texts.NOT_A_PHOTO
             # simcord limitation: UserHandle.send_dm takes no (filename, bytes) attachments, unlike
             # MemberActor.send, so the upload goes through the (non-public) backend helper.
             uploaded = w.env.backend.store_attachments(dm.id, [("gato.jpg", photos.cat)])
@@ -290,7 +291,7 @@ def test_bad_attachments_get_the_friendly_texts(service: ChatService, photos: Ph
             assert result.response.content == texts.image_problem(ImageProblem.NOT_AN_IMAGE)
             assert result.response.attachments == [] and custom_ids(result.response.message) == []
             bare = await w.alice.send(w.channel, f"{w.mention} oi")
-            assert [r.content for r in replies_to(w.channel, bare)] == [texts.NOT_A_PHOTO]
+            assert [r.content for r in replies_to(w.channel, bare)] == [bot_texts.NOT_A_PHOTO]
             assert service.state.answer_count() == 0
 
     run(scenario())
@@ -304,7 +305,7 @@ def test_attachment_over_the_limit_is_refused_before_downloading(service: ChatSe
         async with discord_world(service) as w:
             result = await w.alice.slash(w.channel, "classificar", imagem=("gato.jpg", photos.cat))
             assert result.response is not None
-            too_big = texts.file_too_big(len(photos.cat), limit, as_photo_hint=False)
+            too_big = bot_texts.file_too_big(len(photos.cat), limit, as_photo_hint=False)
             assert result.response.content == too_big
             sent = await w.alice.send(w.channel, w.mention, attachments=[("gato.jpg", photos.cat)])
             assert [r.content for r in replies_to(w.channel, sent)] == [too_big]
@@ -338,7 +339,7 @@ def test_explicar_alone_explains_the_channels_last_photo(service: ChatService, p
         expected_dog = await expected_thread(service, photos.dog)
         async with discord_world(service) as w:
             nothing = await w.alice.slash(w.channel, "explicar")
-            assert nothing.response is not None and nothing.response.content == texts.NOTHING_TO_EXPLAIN
+            assert nothing.response is not None and nothing.response.content == bot_texts.NOTHING_TO_EXPLAIN
             await w.alice.slash(w.channel, "classificar", imagem=("gato.jpg", photos.cat))
             assert thread_of(await w.alice.slash(w.channel, "explicar")) == expected_cat
             # after a mentioned photo, that one is the last (its message is fetched again)
@@ -347,7 +348,7 @@ def test_explicar_alone_explains_the_channels_last_photo(service: ChatService, p
             # another channel has its own last photo
             other = w.guild.create_text_channel("outro")
             elsewhere = await w.alice.slash(other, "explicar")
-            assert elsewhere.response is not None and elsewhere.response.content == texts.NOTHING_TO_EXPLAIN
+            assert elsewhere.response is not None and elsewhere.response.content == bot_texts.NOTHING_TO_EXPLAIN
 
     run(scenario())
 
@@ -361,7 +362,7 @@ def test_explicar_when_the_photo_was_deleted(service: ChatService, photos: Photo
             assert answer is not None
             await mod.delete(answer)
             result = await w.alice.slash(w.channel, "explicar")
-            assert result.response is not None and result.response.content == texts.EXPLAIN_PHOTO_GONE
+            assert result.response is not None and result.response.content == bot_texts.EXPLAIN_PHOTO_GONE
             assert result.followups == []
 
     run(scenario())
@@ -373,13 +374,13 @@ def test_right_button_thanks_once(service: ChatService, photos: Photos) -> None:
         async with discord_world(service) as w:
             answer = (await w.alice.slash(w.channel, "classificar", imagem=("gato.jpg", photos.cat))).response
             assert answer is not None
-            first = await w.alice.click(answer, label=texts.BUTTON_RIGHT)
+            first = await w.alice.click(answer, label=bot_texts.BUTTON_RIGHT)
             assert first.ephemeral and first.response is not None
-            assert first.response.content == texts.THANKS_RIGHT
-            again = await w.alice.click(answer, label=texts.BUTTON_RIGHT)
-            assert again.response is not None and again.response.content == texts.ALREADY_JUDGED
-            other = await w.member("bob").click(answer, label=texts.BUTTON_RIGHT)
-            assert other.response is not None and other.response.content == texts.THANKS_RIGHT
+            assert first.response.content == bot_texts.THANKS_RIGHT
+            again = await w.alice.click(answer, label=bot_texts.BUTTON_RIGHT)
+            assert again.response is not None and again.response.content == bot_texts.ALREADY_JUDGED
+            other = await w.member("bob").click(answer, label=bot_texts.BUTTON_RIGHT)
+            assert other.response is not None and other.response.content == bot_texts.THANKS_RIGHT
 
     run(scenario())
 
@@ -392,11 +393,11 @@ def test_wrong_button_then_nenhum_queues_the_photo_for_review(service: ChatServi
             answer_id = answer_id_of(answer)
             asked = await w.alice.click(answer, custom_id=f"fb:no:{answer_id}")
             question = asked.response
-            assert asked.ephemeral and question is not None and question.content == texts.ASK_WHICH
-            assert custom_ids(question.message) == [f"fx:{answer_id}:{label}" for label in texts.CORRECTION_CHOICES]
+            assert asked.ephemeral and question is not None and question.content == bot_texts.ASK_WHICH
+            assert custom_ids(question.message) == [f"fx:{answer_id}:{label}" for label in bot_texts.CORRECTION_CHOICES]
             assert service.state.pending_count() == 0
-            chosen = await w.alice.click(question, label=texts.CORRECTION_CHOICES["nenhum"])
-            assert chosen.response is not None and chosen.response.content == texts.correction_stored("nenhum")
+            chosen = await w.alice.click(question, label=bot_texts.CORRECTION_CHOICES["nenhum"])
+            assert chosen.response is not None and chosen.response.content == bot_texts.correction_stored("nenhum")
             assert custom_ids(chosen.response.message) == []  # the choices are gone
             assert service.state.pending_count() == 1
             [stored] = (service.settings.data_dir / REVIEW_DIR).iterdir()
@@ -404,7 +405,7 @@ def test_wrong_button_then_nenhum_queues_the_photo_for_review(service: ChatServi
             review = service.next_review()
             assert review is not None and review.correction.label == "nenhum" and review.correction.predicted == "gato"
             again = await w.alice.click(answer, custom_id=f"fb:no:{answer_id}")
-            assert again.response is not None and again.response.content == texts.ALREADY_JUDGED
+            assert again.response is not None and again.response.content == bot_texts.ALREADY_JUDGED
 
     run(scenario())
 
@@ -415,8 +416,8 @@ def test_buttons_still_work_after_a_restart(service: ChatService, photos: Photos
             answer = (await w.alice.slash(w.channel, "classificar", imagem=("gato.jpg", photos.cat))).response
             assert answer is not None
             await w.env.restart_bot(build_client(service))
-            result = await w.alice.click(answer, label=texts.BUTTON_RIGHT)
-            assert result.response is not None and result.response.content == texts.THANKS_RIGHT
+            result = await w.alice.click(answer, label=bot_texts.BUTTON_RIGHT)
+            assert result.response is not None and result.response.content == bot_texts.THANKS_RIGHT
             # /explicar after the restart downloads the photo again from the answer message
             assert_numbered(thread_of(await w.alice.slash(w.channel, "explicar")))
 
@@ -450,7 +451,7 @@ def test_admin_commands_are_refused_to_others_ephemerally_with_a_warning(
             for command, options in (("retreinar", {}), ("retreinar", {"forcar": True}), ("reverter", {})):
                 result = await w.alice.slash(w.channel, command, **options)
                 assert result.ephemeral and result.response is not None
-                assert result.response.content == texts.NOT_ADMIN
+                assert result.response.content == bot_texts.NOT_ADMIN
             assert not service.retrainer.running and service.state.retrains() == []
 
     with caplog.at_level(logging.WARNING, logger="bot.discord_app"):
@@ -469,7 +470,7 @@ def test_admins_by_id_or_role_may_revert(service: ChatService) -> None:
             configure(service, discord_admin_ids=frozenset({by_id.id}), discord_admin_roles=frozenset({role.id}))
             for admin in (by_role, by_id):
                 result = await admin.slash(w.channel, "reverter")
-                assert result.response is not None and result.response.content == texts.NOTHING_TO_REVERT
+                assert result.response is not None and result.response.content == bot_texts.NOTHING_TO_REVERT
                 assert not result.ephemeral
 
     run(scenario())
@@ -489,7 +490,7 @@ def test_failed_retrain_progress_message_ends_with_the_reason(service: ChatServi
             [row] = service.state.retrains()
             assert row["outcome"] == "failed"
             assert result.response is not None
-            assert result.response.content == texts.retrain_failed(str(row["detail"]))
+            assert result.response.content == bot_texts.retrain_failed(str(row["detail"]))
             assert result.followups == []  # the one progress message was edited in place
             assert not service.retrainer.running
 

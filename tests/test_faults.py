@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from conftest import linked_training_data
 
+from bot import texts as bot_texts
 from bot.__main__ import build_service
 from bot.config import Settings
 from bot.engine import Engine
 from bot.retrain import Retrainer
 from bot.service import ChatService
 from bot.state import State, StateError
-from petnet import texts
 from petnet.model import PACKAGED_MODELS
 from petnet.store import ModelStore
 
@@ -50,7 +50,7 @@ def test_corrupted_model_at_start_falls_back_and_says_so(
     try:
         assert engine.model.version == good
         assert any(broken in r.getMessage() and "checksum" in r.getMessage() for r in caplog.records)
-        assert texts.model_fallback_note(good) in service.model_text()
+        assert bot_texts.model_fallback_note(good) in service.model_text()
     finally:
         engine.close()
 
@@ -74,7 +74,7 @@ def test_corrupt_state_file_is_a_clear_error_and_is_not_overwritten(tmp_path: Pa
     with pytest.raises(StateError, match="cannot open state file"):
         State(path)
     assert path.read_bytes() == garbage
-    assert texts.state_unusable(str(path), "x").startswith("Não consegui abrir")
+    assert bot_texts.state_unusable(str(path), "x").startswith("Não consegui abrir")
 
 
 def test_locked_state_file_still_answers_and_logs(
@@ -151,7 +151,7 @@ def test_trainer_killed_midway_leaves_the_model_in_service(
     try:
         reply = asyncio.run(asyncio.wait_for(service.retrain("test:admin", False, on_progress), 120))
         assert killed["done"], "the trainer was never seen extracting features"
-        assert reply.startswith(texts.retrain_failed("")[:30])
+        assert reply.startswith(bot_texts.retrain_failed("")[:30])
         assert str(-signal.SIGKILL) in reply
         assert service.engine.model.version == serving
         assert service.engine.store.current == serving

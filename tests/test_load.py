@@ -9,9 +9,9 @@ from pathlib import Path
 from conftest import linked_training_data
 from load_scenario import run_load
 
+from bot import texts as bot_texts
 from bot.__main__ import build_service
 from bot.config import Settings
-from petnet import texts
 
 ADMIN = 77
 
@@ -37,4 +37,4 @@ def test_200_photos_from_50_chats_during_a_retrain(
     assert result.max_loop_stall_s < 0.1, f"event loop stalled {result.max_loop_stall_s * 1000:.0f} ms"
     assert result.rss_after_mb - result.rss_before_mb < 200, "memory grew without bound"
     assert result.retrain_text is not None and "em serviço" in result.retrain_text, result.retrain_text
-    assert texts.RETRAIN_RUNNING not in (result.retrain_text or "")
+    assert bot_texts.RETRAIN_RUNNING not in (result.retrain_text or "")

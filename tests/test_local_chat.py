@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
+from bot import texts as bot_texts
 from bot.__main__ import build_service
 from bot.config import Settings
 from bot.local_chat import CHAT_KEY, LocalChat
@@ -52,7 +53,7 @@ def bot_messages(stdout: str) -> list[str]:
 
 def without_saved_pictures(message: str) -> str:
     """Drop the "picture saved at PATH" lines (checking each PNG exists): the terminal can't show pictures."""
-    saved = texts.local_picture_saved("")
+    saved = bot_texts.local_picture_saved("")
     kept = []
     for line in message.split("\n"):
         if line.startswith(saved):
@@ -114,15 +115,15 @@ def test_local_chat_subprocess_session(
     posts, rest = rest[: len(thread)], rest[len(thread) :]
     model_text, dog_answer, not_found, bye = rest
 
-    assert welcome == texts.LOCAL_WELCOME
+    assert welcome == bot_texts.LOCAL_WELCOME
     assert_verdict(cat_answer, default_model, cat.read_bytes(), "gato")
     assert posts == thread
     assert [p.split(" ", 1)[0] for p in posts] == [f"{i}/{len(thread)}" for i in range(1, len(thread) + 1)]
-    assert model_text.startswith(texts.model_summary(default_model.card))
+    assert model_text.startswith(bot_texts.model_summary(default_model.card))
     assert default_model.version in model_text
     assert_verdict(dog_answer, default_model, dog.read_bytes(), "cachorro")
-    assert not_found == texts.LOCAL_FILE_NOT_FOUND
-    assert bye == texts.LOCAL_BYE
+    assert not_found == bot_texts.LOCAL_FILE_NOT_FOUND
+    assert bye == bot_texts.LOCAL_BYE
     assert (tmp_path / "state.sqlite").exists()  # the chat remembered its answers in the given state file
 
 
@@ -200,7 +201,7 @@ def test_handle_explains_the_last_photo_and_reports_missing_files(local_service:
     assert keep_going
     assert posts == expected_thread(local_service.engine.model, spaced_cat.read_bytes())
     _, [missing] = say(local_service, f"'{spaced_cat.parent / 'sumiu.jpg'}'")
-    assert missing == texts.LOCAL_FILE_NOT_FOUND
+    assert missing == bot_texts.LOCAL_FILE_NOT_FOUND
     # the missing file did not replace the last photo
     assert local_service.last_photo_ref(CHAT_KEY) == f"file:{spaced_cat.resolve()}"
-    assert say(local_service, "/sair") == (False, [texts.LOCAL_BYE])
+    assert say(local_service, "/sair") == (False, [bot_texts.LOCAL_BYE])

@@ -30,6 +30,7 @@ from fake_telegram import MAX_DOWNLOAD_SIZE, FakeTelegram, OutMessage, collect_e
 from PIL import Image, ImageOps
 
 import bot.engine as engine_module
+from bot import texts as bot_texts
 from bot.__main__ import build_service
 from bot.config import Settings
 from bot.engine import Engine
@@ -139,7 +140,7 @@ async def bot_running(service: ChatService, fake: FakeTelegram | None = None) ->
     async with running_app(app):
         yield RunningBot(fake, errors)
     assert errors == [], f"handler errors: {errors!r}"
-    assert texts.INTERNAL_ERROR not in fake.sent_texts()
+    assert bot_texts.INTERNAL_ERROR not in fake.sent_texts()
 
 
 def replies_to(fake: FakeTelegram, chat_id: int, message_id: int) -> list[OutMessage]:
@@ -283,7 +284,7 @@ def test_document_over_20_mb_is_refused_without_downloading(service: ChatService
             bot.fake.push_document(CHAT, photos.cat, "enorme.jpg", "image/jpeg", file_size=size)
             await bot.fake.wait_for(lambda: bot.fake.sent_texts(CHAT), timeout=10)
             await asyncio.sleep(QUIET)
-        assert bot.fake.sent_texts(CHAT) == [texts.file_too_big(size, service.settings.download_limit)]
+        assert bot.fake.sent_texts(CHAT) == [bot_texts.file_too_big(size, service.settings.download_limit)]
         assert bot.fake.calls_to("getFile") == []
 
     run(scenario())
@@ -344,7 +345,7 @@ def test_explicar_with_nothing_classified(service: ChatService) -> None:
     async def scenario() -> None:
         async with bot_running(service) as bot:
             reply = await command_reply(bot.fake, CHAT, "/explicar")
-        assert reply.text == texts.NOTHING_TO_EXPLAIN
+        assert reply.text == bot_texts.NOTHING_TO_EXPLAIN
         assert bot.fake.calls_to("getFile") == []
 
     run(scenario())
@@ -544,8 +545,8 @@ def test_start_and_ajuda_show_help(service: ChatService) -> None:
             bot.fake.push_text(ADMIN, "/ajuda")
             await bot.fake.wait_for(lambda: len(bot.fake.sent_texts()) >= 3, timeout=10)
             await asyncio.sleep(QUIET)
-        assert bot.fake.sent_texts(CHAT) == [texts.HELP, texts.HELP]
-        assert bot.fake.sent_texts(ADMIN) == [texts.HELP + texts.ADMIN_HELP]
+        assert bot.fake.sent_texts(CHAT) == [bot_texts.HELP, bot_texts.HELP]
+        assert bot.fake.sent_texts(ADMIN) == [bot_texts.HELP + bot_texts.ADMIN_HELP]
 
     run(scenario())
 
@@ -558,7 +559,7 @@ def test_modelo_shows_version_and_accuracy(service: ChatService) -> None:
             reply = await command_reply(bot.fake, CHAT, "/modelo")
         words = post_text(reply)
         assert reply.kind == "photo" and reply.data is not None and reply.data.startswith(b"\x89PNG")
-        assert words is not None and words.startswith(texts.model_summary(card))
+        assert words is not None and words.startswith(bot_texts.model_summary(card))
         assert card.version in words
         assert texts.pct(card.val.accuracy, 1) in words
 
@@ -569,7 +570,7 @@ def test_unknown_command(service: ChatService) -> None:
     async def scenario() -> None:
         async with bot_running(service) as bot:
             reply = await command_reply(bot.fake, CHAT, "/xyz")
-        assert reply.text == texts.UNKNOWN_COMMAND
+        assert reply.text == bot_texts.UNKNOWN_COMMAND
 
     run(scenario())
 
@@ -583,7 +584,7 @@ def test_text_sticker_and_voice_in_private_chat_ask_for_a_photo(service: ChatSer
             fake.push_voice(CHAT, duration=2)
             await fake.wait_for(lambda: len(fake.sent_texts(CHAT)) >= 3, timeout=10)
             await asyncio.sleep(QUIET)
-        assert fake.sent_texts(CHAT) == [texts.NOT_A_PHOTO] * 3
+        assert fake.sent_texts(CHAT) == [bot_texts.NOT_A_PHOTO] * 3
         assert fake.calls_to("getFile") == []  # nothing was downloaded
 
     run(scenario())
@@ -614,7 +615,7 @@ def test_admin_commands_refused_to_others_with_a_warning(
             await one_reply(bot.fake, CHAT, photo_id)
             text = f"/{command} gato" if command == "adicionar" else f"/{command}"
             reply = await command_reply(bot.fake, CHAT, text, reply_to=photo_id)
-        assert reply.text == texts.NOT_ADMIN
+        assert reply.text == bot_texts.NOT_ADMIN
         assert bot.fake.calls_to("editMessageText") == []
 
     run(scenario())
@@ -635,10 +636,10 @@ def test_admin_adicionar_stores_the_photo_under_a_generated_name(service: ChatSe
             photo_id = fake.push_photo(ADMIN, photos.cat)["message"]["message_id"]
             await one_reply(fake, ADMIN, photo_id)
             first = await command_reply(fake, ADMIN, "/adicionar gato", reply_to=photo_id)
-            assert first.text == texts.photo_added("gato", 1)
+            assert first.text == bot_texts.photo_added("gato", 1)
             # the same photo again is not stored twice
             again = await command_reply(fake, ADMIN, "/adicionar gato", reply_to=photo_id)
-            assert again.text == texts.photo_added("gato", 1)
+            assert again.text == bot_texts.photo_added("gato", 1)
 
     run(scenario())
     [stored] = [p for p in data_dir.rglob("*") if p.is_file()]
@@ -658,7 +659,7 @@ def test_admin_adicionar_ignores_a_hostile_document_name(service: ChatService, p
             doc_id = fake.push_document(ADMIN, png, "../../../escape.png", "image/png")["message"]["message_id"]
             await one_reply(fake, ADMIN, doc_id)
             added = await command_reply(fake, ADMIN, "/adicionar cachorro", reply_to=doc_id)
-            assert added.text == texts.photo_added("cachorro", 1)
+            assert added.text == bot_texts.photo_added("cachorro", 1)
 
     run(scenario())
     files = [p for p in data_dir.parent.rglob("*") if p.is_file() and p.suffix == ".png"]
@@ -761,7 +762,7 @@ def test_photo_gets_busy_text_when_the_queue_is_full(
                 await _fill_the_queue(fake, tiny_service, held, photos.cats[2])
                 photo_id = fake.push_photo(THIRD_CHAT, photos.dog)["message"]["message_id"]
                 busy = await one_reply(fake, THIRD_CHAT, photo_id)
-                assert busy.text == texts.BUSY
+                assert busy.text == bot_texts.BUSY
             finally:
                 held.release.set()
             await fake.wait_for(lambda: fake.sent_texts(CHAT) and fake.sent_texts(OTHER_CHAT), timeout=15)
@@ -781,7 +782,7 @@ def test_explicar_gets_busy_text_when_the_queue_is_full(
             try:
                 await _fill_the_queue(fake, tiny_service, held, photos.cats[2])
                 busy = await command_reply(fake, THIRD_CHAT, "/explicar")
-                assert busy.text == texts.BUSY
+                assert busy.text == bot_texts.BUSY
             finally:
                 held.release.set()
             await fake.wait_for(lambda: fake.sent_texts(CHAT) and fake.sent_texts(OTHER_CHAT), timeout=15)
@@ -812,10 +813,10 @@ class RetrainFlow:
 
 
 def promoted_text(row: dict[str, object]) -> str:
-    """texts.retrain_promoted for a forced retrain, from its row in the state's retrain history."""
+    """bot_texts.retrain_promoted for a forced retrain, from its row in the state's retrain history."""
     old, new = row["old_accuracy"], row["new_accuracy"]
     assert isinstance(new, float) and (old is None or isinstance(old, float))
-    return texts.retrain_promoted(str(row["version"]), old, new, True)
+    return bot_texts.retrain_promoted(str(row["version"]), old, new, True)
 
 
 async def _retrain_flow(service: ChatService, photo: bytes, env_cache_dir: Path) -> RetrainFlow:
@@ -889,7 +890,7 @@ def test_retrain_progress_is_edited_in_place_and_ends_promoted(retrain_flow: Ret
     flow = retrain_flow
     fake = flow.fake
     [progress] = [m for m in fake.sent_messages(ADMIN) if m.message_id == flow.progress_id]
-    assert progress.text == texts.RETRAIN_STARTED
+    assert progress.text == bot_texts.RETRAIN_STARTED
     edits = fake.calls_to("editMessageText")
     assert {(c.params["chat_id"], c.params["message_id"]) for c in edits} == {(ADMIN, flow.progress_id)}
     stages = [c.params["text"] for c in edits if c.params["text"].startswith("🏋️ Treinando…")]
@@ -908,7 +909,7 @@ def test_modelo_shows_the_new_version_after_retrain(retrain_flow: RetrainFlow) -
     assert new_version != retrain_flow.old_version
     store = retrain_flow.service.engine.store
     card = ModelCard.load(store.version_dir(new_version) / "card.json")
-    assert retrain_flow.model_text_after_retrain.startswith(texts.model_summary(card))
+    assert retrain_flow.model_text_after_retrain.startswith(bot_texts.model_summary(card))
     assert new_version in retrain_flow.model_text_after_retrain
     assert card.train_counts.gato + card.train_counts.cachorro + card.val.n == 30
 
@@ -922,14 +923,14 @@ def test_photo_sent_during_retrain_is_answered_before_it_finishes(retrain_flow: 
 
 
 def test_second_retrain_and_revert_while_one_runs_are_refused(retrain_flow: RetrainFlow) -> None:
-    assert retrain_flow.busy_reply.text == texts.RETRAIN_RUNNING
-    assert retrain_flow.revert_while_running.text == texts.RETRAIN_RUNNING
+    assert retrain_flow.busy_reply.text == bot_texts.RETRAIN_RUNNING
+    assert retrain_flow.revert_while_running.text == bot_texts.RETRAIN_RUNNING
     assert len(retrain_flow.service.state.retrains()) == 1
 
 
 def test_reverter_after_promoted_retrain_goes_back(retrain_flow: RetrainFlow) -> None:
     flow = retrain_flow
-    assert flow.revert_reply == texts.reverted(flow.old_version)
+    assert flow.revert_reply == bot_texts.reverted(flow.old_version)
     assert flow.model_text_after_revert == flow.old_model_text
     assert flow.old_version in flow.model_text_after_revert
 
@@ -952,15 +953,15 @@ def test_failed_retrain_reports_and_keeps_the_model(gato_cache_dir: Path, tmp_pa
             fake = bot.fake
             before = post_text(await command_reply(fake, ADMIN, "/modelo"))
             progress = await command_reply(fake, ADMIN, "/retreinar forcar")
-            assert progress.text == texts.RETRAIN_STARTED
-            prefix = texts.retrain_failed("")
+            assert progress.text == bot_texts.RETRAIN_STARTED
+            prefix = bot_texts.retrain_failed("")
             await fake.wait_for(lambda: fake.message(ADMIN, progress.message_id)["text"].startswith(prefix), timeout=60)
             await fake.wait_for(lambda: not service.retrainer.running, timeout=10)
             after = post_text(await command_reply(fake, ADMIN, "/modelo"))
             [row] = service.state.retrains()
             assert row["outcome"] == "failed"
             final = fake.message(ADMIN, progress.message_id)["text"]
-            assert final == texts.retrain_failed(str(row["detail"]))
+            assert final == bot_texts.retrain_failed(str(row["detail"]))
             assert "DatasetError" in final and "gatos" in final
             assert {c.params["message_id"] for c in fake.calls_to("editMessageText")} == {progress.message_id}
             assert after == before
@@ -993,7 +994,7 @@ def test_explanation_is_consistent_when_the_model_is_swapped_mid_request(
                 fake.push_text(CHAT, "/explicar", reply_to_message_id=photo_id)
                 await fake.wait_for(held.started.is_set, timeout=10)
                 revert = await command_reply(fake, ADMIN, "/reverter")  # a swap while /explicar is analysing
-                assert revert.text == texts.reverted(str(service.engine.store.current))
+                assert revert.text == bot_texts.reverted(str(service.engine.store.current))
             finally:
                 held.release.set()
             await fake.wait_for(lambda: len(fake.sent_messages(CHAT)) >= 2 + len(texts.PICTURE_ORDER), timeout=10)

@@ -29,6 +29,7 @@ from test_telegram_bot import (  # noqa: F401  (pytest fixtures are found by nam
     service,
 )
 
+from bot import texts as bot_texts
 from bot.service import OTHERS_DIR, REVIEW_DIR, ChatService
 from bot.state import State
 from bot.telegram_app import build_application
@@ -87,7 +88,7 @@ def test_buttons_right_twice_wrong_choice_review_and_approval(
             assert ok.startswith("fb:ok:") and wrong.startswith("fb:no:")
 
             # ✅ twice: thanked once, then told it was already judged
-            for expected in (texts.THANKS_RIGHT, texts.ALREADY_JUDGED):
+            for expected in (bot_texts.THANKS_RIGHT, bot_texts.ALREADY_JUDGED):
                 fake.push_callback_query(CHAT, answer.message_id, ok, user_id=CHAT)
                 answered = len(fake.callback_answers)
                 await fake.wait_for(lambda answered=answered: len(fake.callback_answers) > answered)
@@ -99,17 +100,19 @@ def test_buttons_right_twice_wrong_choice_review_and_approval(
             other_answer = await one_reply(fake, OTHER_CHAT, other_id)
             _, other_wrong = buttons(other_answer.message)
             fake.push_callback_query(OTHER_CHAT, other_answer.message_id, other_wrong, user_id=OTHER_CHAT)
-            await fake.wait_for(lambda: texts.ASK_WHICH in fake.sent_texts(OTHER_CHAT))
-            question = next(m for m in fake.sent_messages(OTHER_CHAT) if m.text == texts.ASK_WHICH)
+            await fake.wait_for(lambda: bot_texts.ASK_WHICH in fake.sent_texts(OTHER_CHAT))
+            question = next(m for m in fake.sent_messages(OTHER_CHAT) if m.text == bot_texts.ASK_WHICH)
             choices = buttons(question.message)
             assert [c.rsplit(":", 1)[1] for c in choices] == ["gato", "cachorro", "nenhum"]
             fake.push_callback_query(OTHER_CHAT, question.message_id, choices[0], user_id=OTHER_CHAT)
-            await fake.wait_for(lambda: fake.message(OTHER_CHAT, question.message_id)["text"] != texts.ASK_WHICH)
-            assert fake.message(OTHER_CHAT, question.message_id)["text"] == texts.correction_stored("gato")
+            await fake.wait_for(lambda: fake.message(OTHER_CHAT, question.message_id)["text"] != bot_texts.ASK_WHICH)
+            assert fake.message(OTHER_CHAT, question.message_id)["text"] == bot_texts.correction_stored("gato")
             assert service.state.pending_count() == 1
             # pressing the same choice again changes nothing
             fake.push_callback_query(OTHER_CHAT, question.message_id, choices[0], user_id=OTHER_CHAT)
-            await fake.wait_for(lambda: fake.message(OTHER_CHAT, question.message_id)["text"] == texts.ALREADY_JUDGED)
+            await fake.wait_for(
+                lambda: fake.message(OTHER_CHAT, question.message_id)["text"] == bot_texts.ALREADY_JUDGED
+            )
             assert service.state.pending_count() == 1
 
             # the admin reviews; a non-admin pressing the admin's button is refused
@@ -123,14 +126,14 @@ def test_buttons_right_twice_wrong_choice_review_and_approval(
             answers_before = len(fake.callback_answers)
             fake.push_callback_query(ADMIN, review.message_id, approve, user_id=CHAT)
             await fake.wait_for(lambda: len(fake.callback_answers) > answers_before)
-            assert list(fake.callback_answers.values())[-1].get("text") == texts.NOT_ADMIN
+            assert list(fake.callback_answers.values())[-1].get("text") == bot_texts.NOT_ADMIN
             assert service.state.pending_count() == 1
             fake.push_callback_query(ADMIN, review.message_id, approve, user_id=ADMIN)
             await fake.wait_for(lambda: service.state.pending_count() == 0)
-            await fake.wait_for(lambda: texts.NOTHING_TO_REVIEW in fake.sent_texts(ADMIN))
+            await fake.wait_for(lambda: bot_texts.NOTHING_TO_REVIEW in fake.sent_texts(ADMIN))
             assert "aprovada" in (fake.message(ADMIN, review.message_id).get("caption") or "")
             modelo = post_text(await command_reply(fake, CHAT, "/modelo"))
-            assert modelo is not None and texts.model_summary_queue(0) in modelo
+            assert modelo is not None and bot_texts.model_summary_queue(0) in modelo
 
     run(scenario())
     assert any("review button" in r.getMessage() for r in caplog.records)
@@ -166,7 +169,8 @@ def test_buttons_after_a_restart_still_work_and_unknown_ones_are_stale(
             fake.push_callback_query(CHAT, message_id, ok, user_id=CHAT)
             fake.push_callback_query(CHAT, message_id, "fb:ok:999999", user_id=CHAT)
             await fake.wait_for(lambda: len(fake.callback_answers) >= 2)
-        assert [a.get("text") for a in fake.callback_answers.values()] == [texts.THANKS_RIGHT, texts.STALE_BUTTON]
+        answers = [a.get("text") for a in fake.callback_answers.values()]
+        assert answers == [bot_texts.THANKS_RIGHT, bot_texts.STALE_BUTTON]
 
     run(second())
 
@@ -187,7 +191,7 @@ def test_getfile_timeout_gets_one_friendly_reply(service: ChatService, photos: P
             bot.fake.timeout_next("getFile")
             photo_id = bot.fake.push_photo(CHAT, photos.cat)["message"]["message_id"]
             reply = await one_reply(bot.fake, CHAT, photo_id)
-            assert reply.text == texts.DOWNLOAD_FAILED
+            assert reply.text == bot_texts.DOWNLOAD_FAILED
 
     run(scenario())
 
@@ -336,10 +340,10 @@ def test_local_chat_corrections_and_review(service: ChatService, photos: Photos,
 
     asyncio.run(talk())
     said = out.getvalue()
-    assert texts.correction_stored("gato") in said
-    assert texts.ALREADY_JUDGED in said
-    assert texts.correction_approved(1, "gato") in said
-    assert texts.NOTHING_TO_REVIEW in said
+    assert bot_texts.correction_stored("gato") in said
+    assert bot_texts.ALREADY_JUDGED in said
+    assert bot_texts.correction_approved(1, "gato") in said
+    assert bot_texts.NOTHING_TO_REVIEW in said
     assert service.state.pending_count() == 0
     assert [p.read_bytes() for p in (service.settings.data_dir / "gatos").iterdir()] == [photos.dog]
 
@@ -364,7 +368,7 @@ def test_an_edited_caption_is_not_a_new_photo(service: ChatService, photos: Phot
             edited = {**update["message"], "caption": "<b>meu gato</b>", "edit_date": update["message"]["date"] + 5}
             fake.push_update({"edited_message": edited})
             fake.push_text(CHAT, "/ajuda")  # a marker: once answered, the edit was handled
-            await fake.wait_for(lambda: texts.HELP in fake.sent_texts(CHAT))
+            await fake.wait_for(lambda: bot_texts.HELP in fake.sent_texts(CHAT))
             await asyncio.sleep(QUIET)
             assert len(fake.sent_texts(CHAT)) == 2
 

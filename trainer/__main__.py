@@ -13,9 +13,9 @@ from types import FrameType
 from tqdm import tqdm
 
 from petnet.model import PACKAGED_MODELS
-from petnet.texts import CLI_HELP, TRAIN_INTERRUPTED, TRAIN_STAGES, train_dataset_error, train_summary
 from trainer.dataset import DatasetError
 from trainer.fit import Interrupted
+from trainer.texts import CLI_HELP, TRAIN_INTERRUPTED, TRAIN_STAGES, train_dataset_error, train_summary
 from trainer.train import train
 
 

@@ -16,9 +16,9 @@ from petnet.features import FeatureExtractor
 from petnet.images import ImageError, prepare_image
 from petnet.labels import CLASS_NAMES, NEITHER
 from petnet.model import PACKAGED_MODELS, Decision, PetModel, load_current
-from petnet.texts import CLI_HELP, evaluate_report
 from trainer.dataset import DatasetError, labelled_photos
 from trainer.metrics import evaluate
+from trainer.texts import CLI_HELP, evaluate_report
 
 
 def decide_all(model: PetModel, paths: list[Path]) -> tuple[list[int], list[Decision]]:

@@ -22,7 +22,6 @@ from petnet.labels import CAT, DOG
 from petnet.model import CARD_JSON, CARD_MD, HEAD_ONNX, HEAD_WEIGHTS
 from petnet.neither import VAL_REJECT_RATE, fit_threshold, pet_mass
 from petnet.store import ModelStore, new_version_id
-from petnet.texts import SPLIT_HOLDOUT, SPLIT_OWN, model_card_markdown
 from trainer.calibrate import cross_fitted, fit_doubt_band, fit_platt
 from trainer.dataset import Dataset, Sample, find_dataset
 from trainer.export import check_parity, head_weights, to_onnx
@@ -30,6 +29,7 @@ from trainer.feature_cache import FeatureCache
 from trainer.featurize import FeatureSet, extractor_id, featurize, scan
 from trainer.fit import ACTIVATIONS, ALPHA, HIDDEN_CHOICES, Interrupted, select_head
 from trainer.metrics import evaluate
+from trainer.texts import SPLIT_HOLDOUT, SPLIT_OWN, model_card_markdown
 
 log = logging.getLogger(__name__)
 
