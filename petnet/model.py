@@ -12,7 +12,8 @@ import numpy as np
 from petnet.backbone import sha256_file
 from petnet.card import ModelCard
 from petnet.features import FeatureExtractor, Features
-from petnet.head import Calibration, Head, HeadModelError, HeadTrace
+from petnet.baseline import BASELINE_FILE, Baseline
+from petnet.head import Calibration, Head, HeadModelError, HeadTrace, HeadWeights
 from petnet.images import PreparedImage
 from petnet.labels import CAT, CLASS_NAMES, DOG, NEITHER
 from petnet.neither import pet_mass
@@ -22,9 +23,11 @@ log = logging.getLogger(__name__)
 
 HEAD_ONNX = "head.onnx"
 HEAD_WEIGHTS = "head_weights.npz"
+HEAD_INITIAL = "head_initial.npz"  # the same network with its random weights before training (epoch 0)
 CARD_JSON = "card.json"
 CARD_MD = "MODEL_CARD.md"
 CHECKED_FILES = (HEAD_ONNX, HEAD_WEIGHTS)
+OPTIONAL_FILES = (HEAD_INITIAL, BASELINE_FILE)  # versions trained before they existed lack them
 
 PACKAGED_MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -75,12 +78,21 @@ class PetModel:
             self.card = ModelCard.load(self.bundle_dir / CARD_JSON)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise HeadModelError(f"cannot read model card in {bundle_dir}: {exc}") from exc
-        for name in CHECKED_FILES:
+        for name in CHECKED_FILES + tuple(n for n in OPTIONAL_FILES if n in self.card.checksums):
             expected = self.card.checksums.get(name)
             path = self.bundle_dir / name
             if not path.exists() or sha256_file(path) != expected:
                 raise HeadModelError(f"{path} is missing or does not match its checksum in the card")
         self.head = Head(self.bundle_dir / HEAD_ONNX, self.bundle_dir / HEAD_WEIGHTS)
+        try:
+            self.initial_weights: HeadWeights | None = (
+                HeadWeights.load(self.bundle_dir / HEAD_INITIAL) if HEAD_INITIAL in self.card.checksums else None
+            )
+            self.baseline: Baseline | None = (
+                Baseline.load(self.bundle_dir / BASELINE_FILE) if BASELINE_FILE in self.card.checksums else None
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            raise HeadModelError(f"cannot read the explanation files of {bundle_dir}: {exc}") from exc
         self.calibration = Calibration(**self.card.calibration)
         self.extractor = extractor
         if extractor.backbone.sha256 != self.card.feature_extractor.get("onnx_sha256"):
