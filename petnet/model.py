@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from petnet.backbone import sha256_file
+from petnet.baseline import BASELINE_FILE, Baseline
 from petnet.card import ModelCard
 from petnet.features import FeatureExtractor, Features
-from petnet.baseline import BASELINE_FILE, Baseline
 from petnet.head import Calibration, Head, HeadModelError, HeadTrace, HeadWeights
 from petnet.images import PreparedImage
 from petnet.labels import CAT, CLASS_NAMES, DOG, NEITHER
