@@ -18,10 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from fake_telegram import FakeTelegram, running_app  # noqa: E402
-from load_scenario import peak_rss_mb, rss_mb, run_load  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 from bot.__main__ import build_service  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -30,6 +27,8 @@ from bot.telegram_app import build_application  # noqa: E402
 from petnet import texts  # noqa: E402
 from petnet.explain import explain  # noqa: E402
 from petnet.images import prepare_image  # noqa: E402
+from tests.bot.fake_telegram import FakeTelegram, running_app  # noqa: E402
+from tests.bot.load_scenario import peak_rss_mb, rss_mb, run_load  # noqa: E402
 
 TARGET_THROUGHPUT = 60.0
 TARGET_STALL_MS = 100.0

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import linked_training_data
 
 from bot import texts as bot_texts
 from bot.__main__ import build_service
@@ -24,6 +23,7 @@ from bot.service import ChatService
 from bot.state import State, StateError
 from petnet.model import PACKAGED_MODELS
 from petnet.store import ModelStore
+from tests.conftest import linked_training_data
 
 
 def copy_packaged_store(target: Path) -> str:

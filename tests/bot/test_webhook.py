@@ -14,12 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fake_telegram import FakeTelegram
 
 from bot.__main__ import build_service
 from bot.config import Settings
 from bot.service import ChatService
 from bot.telegram_app import WEBHOOK_PATH, build_application, webhook_options
+from tests.bot.fake_telegram import FakeTelegram
 
 ADMIN = 777
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"

@@ -12,8 +12,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fake_telegram import DEFAULT_TOKEN, FakeTelegram, collect_errors, running_app
-from test_telegram_bot import (  # noqa: F401  (pytest fixtures are found by name)
+
+from bot import texts as bot_texts
+from bot.service import OTHERS_DIR, REVIEW_DIR, ChatService
+from bot.state import State
+from bot.telegram_app import build_application
+from petnet import texts
+from petnet.images import ImageProblem, prepare_image
+from petnet.neither import top_class
+from tests.bot.fake_telegram import DEFAULT_TOKEN, FakeTelegram, collect_errors, running_app
+from tests.bot.test_telegram_bot import (  # noqa: F401  (pytest fixtures are found by name)
     ADMIN,
     CHAT,
     OTHER_CHAT,
@@ -28,14 +36,6 @@ from test_telegram_bot import (  # noqa: F401  (pytest fixtures are found by nam
     run,
     service,
 )
-
-from bot import texts as bot_texts
-from bot.service import OTHERS_DIR, REVIEW_DIR, ChatService
-from bot.state import State
-from bot.telegram_app import build_application
-from petnet import texts
-from petnet.images import ImageProblem, prepare_image
-from petnet.neither import top_class
 from trainer.dataset import labelled_photos
 
 

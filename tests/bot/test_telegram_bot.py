@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fake_telegram import MAX_DOWNLOAD_SIZE, FakeTelegram, OutMessage, collect_errors, running_app
 from PIL import Image, ImageOps
 
 import bot.engine as engine_module
@@ -44,6 +43,7 @@ from petnet.explain import explain
 from petnet.head import fired
 from petnet.images import INPUT_SIZE, ImageProblem, prepare_image
 from petnet.model import PetModel
+from tests.bot.fake_telegram import MAX_DOWNLOAD_SIZE, FakeTelegram, OutMessage, collect_errors, running_app
 
 # PTB 22 warns when it constructs RetryAfter (the 429 test); that is PTB's deprecation notice.
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")

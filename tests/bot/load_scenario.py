@@ -13,11 +13,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fake_telegram import FakeTelegram, running_app
-
 from bot import texts as bot_texts
 from bot.service import ChatService
 from bot.telegram_app import build_application
+from tests.bot.fake_telegram import FakeTelegram, running_app
 
 HEARTBEAT_S = 0.005
 

@@ -26,7 +26,7 @@ from petnet.explain import explain
 from petnet.images import prepare_image
 from petnet.model import PetModel
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 120
 
 

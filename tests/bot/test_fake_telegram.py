@@ -10,7 +10,7 @@ import asyncio
 import io
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -38,40 +38,15 @@ from telegram.ext import (
     filters,
 )
 
-# pytest (rootdir import mode, no tests/__init__.py) puts tests/ itself on sys.path, so the
-# helper is imported as a top-level module; the fallback keeps working if tests/ ever becomes
-# a package. mypy only sees the first form, which avoids "source file found twice".
-if TYPE_CHECKING:
-    from fake_telegram import (
-        DOWNLOAD,
-        MAX_DOWNLOAD_SIZE,
-        MESSAGE_NOT_MODIFIED,
-        FakeTelegram,
-        collect_errors,
-        retry_after_seconds,
-        running_app,
-    )
-else:
-    try:
-        from fake_telegram import (
-            DOWNLOAD,
-            MAX_DOWNLOAD_SIZE,
-            MESSAGE_NOT_MODIFIED,
-            FakeTelegram,
-            collect_errors,
-            retry_after_seconds,
-            running_app,
-        )
-    except ModuleNotFoundError:
-        from tests.fake_telegram import (
-            DOWNLOAD,
-            MAX_DOWNLOAD_SIZE,
-            MESSAGE_NOT_MODIFIED,
-            FakeTelegram,
-            collect_errors,
-            retry_after_seconds,
-            running_app,
-        )
+from tests.bot.fake_telegram import (
+    DOWNLOAD,
+    MAX_DOWNLOAD_SIZE,
+    MESSAGE_NOT_MODIFIED,
+    FakeTelegram,
+    collect_errors,
+    retry_after_seconds,
+    running_app,
+)
 
 # PTB 22 itself warns when it *constructs* RetryAfter (unless PTB_TIMEDELTA is set);
 # that is PTB's deprecation notice, not something these tests check.

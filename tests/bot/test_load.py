@@ -6,12 +6,11 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import linked_training_data
-from load_scenario import run_load
-
 from bot import texts as bot_texts
 from bot.__main__ import build_service
 from bot.config import Settings
+from tests.bot.load_scenario import run_load
+from tests.conftest import linked_training_data
 
 ADMIN = 77
 
