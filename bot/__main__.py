@@ -1,30 +1,50 @@
-"""``python -m bot``: the Telegram bot when TELEGRAM_TOKEN is set, else the offline local chat.
+"""``python -m bot``: every front-end whose token is set (Telegram, Discord, or both), else the offline terminal chat.
 
-Also ``python -m bot classificar FILE... [--json]`` and ``python -m bot local|telegram``.
+Also ``python -m bot classificar FILE... [--json]`` and ``python -m bot local|telegram|discord|both``.
+This is the composition root: it builds the one service and conversation every front-end shares.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
+import importlib
 import logging
+import signal
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
 
-from bot import texts as bot_texts
+from bot import texts
+from bot.buttons import ButtonCodec
 from bot.config import Settings, SettingsError
+from bot.conversation import Conversation
+from bot.redaction import redact_secrets
 from bot.service import ChatService
 from bot.state import StateError
-from bot.texts import CLI_NO_MODEL
-from petnet.features import FeatureExtractor
-from petnet.head import HeadModelError
-from petnet.model import PACKAGED_MODELS, PetModel, load_current
 
 log = logging.getLogger("bot")
 
 
-def load_model() -> PetModel:
-    return load_current(PACKAGED_MODELS, FeatureExtractor())
+@dataclass(frozen=True)
+class FrontEnd:
+    """A chat platform the bot can serve: the setting that holds its token and the module that serves it.
+
+    The module has ``serve(conversation, stop)`` and ``TOKEN_REFUSED``, what its platform raises for a bad token.
+    """
+
+    token_name: str
+    token: Callable[[Settings], str | None]
+    module: str  # imported only when used: Discord's and Telegram's libraries are not loaded for nothing
+
+
+FRONT_ENDS = {
+    "telegram": FrontEnd("TELEGRAM_TOKEN", lambda s: s.telegram_token, "bot.frontends.telegram"),
+    "discord": FrontEnd("DISCORD_TOKEN", lambda s: s.discord_token, "bot.frontends.discord"),
+}
 
 
 def build_service(settings: Settings) -> ChatService:
@@ -33,14 +53,20 @@ def build_service(settings: Settings) -> ChatService:
     from bot.state import State
 
     engine = Engine(settings.models_dir, settings.workers, settings.max_pending, settings.cache_dir)
-    state = State(settings.state_path)
-    service = ChatService(settings, engine, state, Retrainer(engine, state, settings.data_dir, settings.cache_dir))
-    # The models and libraries loaded so far live for the whole run: keep them out of the garbage
-    # collector's full scans, which would otherwise stall the event loop for a long moment now and then.
+    state = State(settings.state_path, timeout=settings.state_timeout)
+    return ChatService(settings, engine, state, Retrainer(engine, state, settings.data_dir, settings.cache_dir))
+
+
+def build_conversation(service: ChatService) -> Conversation:
+    return Conversation(service, ButtonCodec(service.state.secret("buttons")))
+
+
+def _tune_memory() -> None:
+    """Models and libraries loaded at start live for the whole run: keep them out of the garbage collector's
+    full scans (which stall the event loop now and then), with fewer, not longer, pauses (bench/suite.py)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(20_000, 50, 100)  # fewer, not longer, pauses under a burst of updates (bench/suite.py)
-    return service
+    gc.set_threshold(20_000, 50, 100)
 
 
 def _logging(level: int) -> None:
@@ -50,112 +76,112 @@ def _logging(level: int) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
-def _default_mode(settings: Settings) -> str:
-    if settings.telegram_token and settings.discord_token:
-        return "both"
-    if settings.telegram_token:
-        return "telegram"
-    if settings.discord_token:
-        return "discord"
-    return "local"
+async def _serve(conversation: Conversation, modules: list[ModuleType]) -> None:
+    """Run the chosen front-ends together until a signal (or one of them fails), then close everything."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await conversation.service.reconcile()
+    tasks = [asyncio.create_task(module.serve(conversation, stop)) for module in modules]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await conversation.service.close()
 
 
-def _tokens(settings: Settings, mode: str) -> list[tuple[str, str | None]]:
-    wanted = {"telegram": ["TELEGRAM_TOKEN"], "discord": ["DISCORD_TOKEN"], "both": ["TELEGRAM_TOKEN", "DISCORD_TOKEN"]}
-    values = {"TELEGRAM_TOKEN": settings.telegram_token, "DISCORD_TOKEN": settings.discord_token}
-    return [(name, values[name]) for name in wanted[mode]]
+def _run_front_ends(settings: Settings, names: list[str]) -> int:
+    _logging(logging.INFO)
+    for name in names:
+        if not FRONT_ENDS[name].token(settings):
+            print(texts.token_missing(FRONT_ENDS[name].token_name), file=sys.stderr)
+            return 2
+        redact_secrets(FRONT_ENDS[name].token(settings))
+    try:
+        conversation = build_conversation(build_service(settings))
+    except StateError as exc:
+        log.error("cannot start: %s", exc)
+        print(texts.state_unusable(str(settings.state_path), str(exc)), file=sys.stderr)
+        return 2
+    modules = {name: importlib.import_module(FRONT_ENDS[name].module) for name in names}
+    _tune_memory()
+    try:
+        asyncio.run(_serve(conversation, list(modules.values())))
+    except Exception as exc:
+        for name, module in modules.items():
+            if isinstance(exc, module.TOKEN_REFUSED):  # said in Portuguese, never the exception: it quotes the token
+                log.error("the %s token was refused", name)
+                print(texts.token_refused(FRONT_ENDS[name].token_name), file=sys.stderr)
+                return 2
+        raise
+    return 0
 
 
-def _serve(service: ChatService, mode: str) -> None:
-    """Run one front-end, or both in one process sharing one model, one state and one retrain."""
-    if mode == "telegram":
-        from bot.telegram_app import run as run_telegram
+def _run_terminal(settings: Settings) -> int:
+    from bot.frontends.terminal import TerminalChat
 
-        run_telegram(service)
-    elif mode == "discord":
-        from bot.discord_app import run as run_discord
+    _logging(logging.WARNING)
+    try:
+        conversation = build_conversation(build_service(settings))
+    except StateError as exc:
+        print(texts.state_unusable(str(settings.state_path), str(exc)), file=sys.stderr)
+        return 2
+    _tune_memory()
 
-        run_discord(service)
-    else:
-        asyncio.run(_serve_both(service))
-
-
-async def _serve_both(service: ChatService) -> None:
-    from bot.discord_app import start_discord
-    from bot.telegram_app import build_application
-
-    app = build_application(service)
-    async with app:
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling()
+    async def chat() -> None:
         try:
-            await start_discord(service)
+            await conversation.service.reconcile()
+            await TerminalChat(conversation).run()
         finally:
-            await app.updater.stop()
-            await app.stop()
+            await conversation.service.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(chat())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=bot_texts.CLI_HELP["bot"])
+    parser = argparse.ArgumentParser(prog="python -m bot", description=texts.CLI_HELP["bot"])
     sub = parser.add_subparsers(dest="command")
-    classify = sub.add_parser("classificar", help=bot_texts.CLI_HELP["bot.classificar"])
+    classify = sub.add_parser("classificar", help=texts.CLI_HELP["bot.classificar"])
     classify.add_argument("files", nargs="+", metavar="ARQUIVO")
-    classify.add_argument("--json", action="store_true", help=bot_texts.CLI_HELP["bot.json"])
-    sub.add_parser("local", help=bot_texts.CLI_HELP["bot.local"])
-    sub.add_parser("telegram", help=bot_texts.CLI_HELP["bot.telegram"])
-    sub.add_parser("discord", help=bot_texts.CLI_HELP["bot.discord"])
+    classify.add_argument("--json", action="store_true", help=texts.CLI_HELP["bot.json"])
+    sub.add_parser("local", help=texts.CLI_HELP["bot.local"])
+    for name in FRONT_ENDS:
+        sub.add_parser(name, help=texts.CLI_HELP[f"bot.{name}"])
+    sub.add_parser("both", help=texts.CLI_HELP["bot.both"])
     args = parser.parse_args(argv)
 
     if args.command == "classificar":
         from bot.cli_classify import classify_files
+        from petnet.features import FeatureExtractor
+        from petnet.head import HeadModelError
+        from petnet.model import PACKAGED_MODELS, load_current
 
         _logging(logging.WARNING)
         try:
-            model = load_model()
+            model = load_current(PACKAGED_MODELS, FeatureExtractor())
         except HeadModelError:
-            print(CLI_NO_MODEL, file=sys.stderr)
+            print(texts.CLI_NO_MODEL, file=sys.stderr)
             return 2
         return classify_files(model, args.files, args.json)
-
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
-        print(bot_texts.settings_invalid(str(exc)), file=sys.stderr)
+        print(texts.settings_invalid(str(exc)), file=sys.stderr)
         return 2
-    mode = args.command or _default_mode(settings)
-    if mode in {"telegram", "discord", "both"}:
-        _logging(logging.INFO)
-        missing = [name for name, token in _tokens(settings, mode) if not token]
-        if missing:
-            print(bot_texts.token_missing(missing[0]), file=sys.stderr)
-            return 2
-        try:
-            service = build_service(settings)
-        except StateError as exc:
-            log.error("cannot start: %s", exc)
-            print(bot_texts.state_unusable(str(settings.state_path), str(exc)), file=sys.stderr)
-            return 2
-        try:
-            _serve(service, mode)
-        finally:
-            service.engine.close()
-        return 0
-    _logging(logging.WARNING)
-    from bot.local_chat import LocalChat
-
-    try:
-        service = build_service(settings)
-    except StateError as exc:
-        print(bot_texts.state_unusable(str(settings.state_path), str(exc)), file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(LocalChat(service).run())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        service.engine.close()
-    return 0
+    if args.command == "local":
+        return _run_terminal(settings)
+    if args.command in FRONT_ENDS:
+        return _run_front_ends(settings, [args.command])
+    if args.command == "both":
+        return _run_front_ends(settings, list(FRONT_ENDS))
+    configured = [name for name, front_end in FRONT_ENDS.items() if front_end.token(settings)]
+    return _run_front_ends(settings, configured) if configured else _run_terminal(settings)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,9 @@ class Settings:
     webhook_secret: str | None = None
     workers: int = 2  # inference threads
     max_pending: int = 64  # photos waiting for a worker before "busy" replies
+    chat_queue: int = 12  # updates one chat may have waiting (an album of 10 fits); more are dropped, once told
+    max_running: int = 64  # updates of different chats handled at once
+    state_timeout: float = 2.0  # seconds to wait for a locked state file before asking the user to try again
     thread_interval: float = 1.0  # seconds between the /explicar messages (Telegram: ~1 msg/s per chat)
     chat_rate: float = 1.0  # sustained messages per second to one private chat (bursts of 5 allowed)
     progress_interval: float = 3.0  # seconds between edits of the retrain progress message
@@ -94,6 +97,7 @@ class Settings:
             webhook_secret=webhook_secret(get("GATO_WEBHOOK_SECRET")) if get("GATO_WEBHOOK_URL") else None,
             workers=max(1, int(get("GATO_WORKERS") or defaults.workers)),
             max_pending=max(1, int(get("GATO_MAX_PENDING") or defaults.max_pending)),
+            chat_queue=max(1, int(get("GATO_CHAT_QUEUE") or defaults.chat_queue)),
             thread_interval=float(get("GATO_THREAD_INTERVAL") or defaults.thread_interval),
             chat_rate=float(get("GATO_CHAT_RATE") or defaults.chat_rate),
             progress_interval=float(get("GATO_PROGRESS_INTERVAL") or defaults.progress_interval),

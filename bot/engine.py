@@ -64,9 +64,8 @@ class Engine:
         self.extractor = FeatureExtractor(ensure_backbone(cache_dir), threads=threads)
         serving = load_serving(self.store.root, self.extractor)
         self._model = serving.model
-        self.fallback_note: str | None = None
-        if serving.source is not ServedFrom.CURRENT:
-            self.fallback_note = serving.model.version
+        # Why a fallback is in service ("previous", "packaged"), for /modelo; None when it is the current model.
+        self.fallback_note: str | None = None if serving.source is ServedFrom.CURRENT else serving.source.value
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
         # Drawing the explanation pictures (matplotlib, ~0.3 s) never delays photo answers.
         self._drawing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")

@@ -1,74 +1,94 @@
-"""Retraining from the bot: a separate process trains, the bot compares, then swaps or keeps.
+"""Retraining from the bot: a child process trains and judges a candidate; the bot promotes it or not.
 
-The trainer runs in its own process (``spawn``), so a crash, a memory blow-up or a SIGKILL there
-never touches the model in service; the bot keeps answering photos the whole time.
+The trainer runs in its own process (``spawn``), so a crash, a memory blow-up or a SIGKILL there never
+touches the model in service; the bot keeps answering photos the whole time. The child watches a pipe
+from the bot and exits when the bot dies (a SIGKILL of the bot leaves no orphan trainer behind); a retrain
+a killed bot never finished is marked "interrupted" at the next start (State.mark_interrupted_retrains).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
 import queue
+import threading
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from bot import texts as bot_texts
+from bot import texts
 from bot.engine import Engine
-from bot.state import State
+from bot.state import Correction, State
+from petnet.layout import REVIEW_DIR
 from petnet.store import StoreError
 
 log = logging.getLogger(__name__)
 
 RETRAIN_NICENESS = 15
-ProgressCallback = Callable[[str, int, int], Awaitable[None] | None]
+ProgressCallback = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
-class RetrainOutcome:
-    kind: str  # "promoted", "kept", "failed", "busy"
-    version: str | None = None
-    old_accuracy: float | None = None
-    new_accuracy: float | None = None
-    reason: str = ""
-    forced: bool = False
+class Retrained:
+    version: str
+    promoted: bool
+    forced: bool
+    message: str  # the gate's figures for both models, in pt-BR (trainer.texts.retrain_message)
 
 
-def _worker(data_dir: str, models_dir: str, cache_dir: str | None, serving_dir: str, out: Any) -> None:
-    """Child process: train a candidate (not promoted) and score the serving model on the same photos."""
+@dataclass(frozen=True)
+class RetrainFailed:
+    reason: str  # pt-BR
+
+
+RetrainResult = Retrained | RetrainFailed
+
+
+@dataclass(frozen=True)
+class _Request:
+    data_dir: str
+    store_root: str
+    serving_dir: str
+    cache_dir: str | None
+    force: bool
+    from_scratch: bool
+    corrections: tuple[tuple[str, str], ...]  # (photo path, label) of approved corrections
+
+
+def _watch_parent(alive: Connection) -> None:
+    """Exit as soon as the bot's end of the pipe closes (the bot stopped or was killed)."""
+    with contextlib.suppress(EOFError, OSError):
+        alive.recv()
+    os._exit(3)
+
+
+def _child(request: _Request, out: Any, alive: Connection) -> None:
+    """Child process: train a candidate (never promoted here) and judge it against the model in service."""
+    threading.Thread(target=_watch_parent, args=(alive,), daemon=True).start()
     try:
         os.nice(RETRAIN_NICENESS)  # serving photos comes first; training takes whatever CPU is left
-        from petnet.card import ModelCard
-        from petnet.head import Calibration, Head
-        from trainer.metrics import accuracy
-        from trainer.train import train
+        from trainer.retrain import CorrectedPhoto, retrain
+        from trainer.texts import retrain_message
 
-        def progress(stage: str, done: int, total: int) -> None:
-            out.put(("progress", stage, done, total))
-
-        result = train(
-            Path(data_dir),
-            Path(models_dir),
-            cache_dir=Path(cache_dir) if cache_dir else None,
-            promote=False,
-            command=f"/retreinar (data: {data_dir})",
-            on_progress=progress,
+        report = retrain(
+            Path(request.data_dir),
+            Path(request.store_root),
+            Path(request.serving_dir),
+            cache_dir=Path(request.cache_dir) if request.cache_dir else None,
+            from_scratch=request.from_scratch,
+            force=request.force,
+            corrections=[CorrectedPhoto(Path(path), label) for path, label in request.corrections],
+            on_progress=lambda stage, done, total: out.put(("progress", stage, done, total)),
+            should_stop=lambda: False,
         )
-        out.put(("progress", "compare", 0, 1))
-        old_accuracy = None
-        serving = Path(serving_dir)
-        card = ModelCard.load(serving / "card.json")
-        if card.feature_extractor.get("onnx_sha256") == result.card.feature_extractor.get("onnx_sha256"):
-            head = Head(serving / "head.onnx", serving / "head_weights.npz")
-            p_cat = np.asarray(Calibration(**card.calibration)(head.logits(result.val_features.pooled)))
-            old_accuracy = accuracy(result.val_features.labels, p_cat)
-        out.put(("result", result.card.version, old_accuracy, result.card.val.accuracy))
+        message = retrain_message(report, force_hint=texts.RETRAIN_FORCE_HINT)
+        out.put(("result", report.version, report.decision.promotes, message))
     except BaseException as exc:  # report everything to the parent, then fail
         out.put(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         raise SystemExit(1) from None
@@ -91,63 +111,61 @@ class Retrainer:
         return self._lock.locked()
 
     async def retrain(
-        self, admin: str, force: bool = False, on_progress: ProgressCallback | None = None
-    ) -> RetrainOutcome:
-        if self._lock.locked():
-            return RetrainOutcome("busy")
+        self,
+        admin: str,
+        *,
+        force: bool,
+        from_scratch: bool,
+        corrections: Sequence[Correction],
+        on_progress: ProgressCallback,
+    ) -> RetrainResult:
         async with self._lock:
             retrain_id = await asyncio.to_thread(self.state.retrain_started, admin, force)
-            log.info("retrain %d started by %s (force=%s) on %s", retrain_id, admin, force, self.data_dir)
-            outcome = await self._run(force, on_progress)
-            await asyncio.to_thread(
-                self.state.retrain_finished,
-                retrain_id,
-                outcome.kind,
-                outcome.version,
-                outcome.old_accuracy,
-                outcome.new_accuracy,
-                outcome.reason,
-            )
-            log.info("retrain %d finished: %s %s", retrain_id, outcome.kind, outcome.reason)
-            return outcome
-
-    async def _run(self, force: bool, on_progress: ProgressCallback | None) -> RetrainOutcome:
-        serving = self.engine.model
-        messages = self._context.Queue()
-        process = self._context.Process(
-            target=_worker,
-            args=(
+            log.info("retrain %d started by %s (force=%s, from scratch=%s)", retrain_id, admin, force, from_scratch)
+            request = _Request(
                 str(self.data_dir),
                 str(self.engine.store.root),
+                str(self.engine.model.bundle_dir),
                 str(self.cache_dir) if self.cache_dir else None,
-                str(serving.bundle_dir),
-                messages,
-            ),
-            daemon=True,
-        )
-        self.process = process
+                force,
+                from_scratch,
+                tuple((str(self._filed_path(c)), c.label) for c in corrections),
+            )
+            result = await self._run(request, on_progress)
+            outcome = "failed" if isinstance(result, RetrainFailed) else "promoted" if result.promoted else "kept"
+            detail = result.reason if isinstance(result, RetrainFailed) else result.message
+            version = None if isinstance(result, RetrainFailed) else result.version
+            await asyncio.to_thread(self.state.retrain_finished, retrain_id, outcome, version, None, None, detail)
+            log.info("retrain %d finished: %s %s", retrain_id, outcome, version or detail)
+            return result
+
+    def _filed_path(self, correction: Correction) -> Path:
+        """Where an approved correction's photo was filed (the trainer finds it there)."""
+        for folder in self.data_dir.rglob(correction.photo_file):
+            if REVIEW_DIR not in folder.parts:
+                return folder
+        return self.data_dir / correction.photo_file
+
+    async def _run(self, request: _Request, on_progress: ProgressCallback) -> RetrainResult:
+        messages = self._context.Queue()
+        keep_alive, alive = self._context.Pipe(duplex=False)
+        process = self._context.Process(target=_child, args=(request, messages, keep_alive), daemon=True)
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(None, process.start)  # spawning a process can take a while
         except (OSError, RuntimeError) as exc:
             log.exception("cannot start the retrain process")
-            self.process = None
-            return RetrainOutcome("failed", reason=bot_texts.retrain_start_failed(str(exc)), forced=force)
+            return RetrainFailed(texts.retrain_start_failed(str(exc)))
+        keep_alive.close()  # the child holds the reading end; ours is ``alive`` (closed when we die)
+        self.process = process
         result: tuple[Any, ...] | None = None
         error: str | None = None
         try:
             finished = False
             while True:
-                # Never block the event loop on the queue: poll it, then sleep.
-                while True:
-                    try:
-                        message = messages.get_nowait()
-                    except (queue.Empty, EOFError, OSError):
-                        break
-                    if message[0] == "progress" and on_progress is not None:
-                        maybe = on_progress(message[1], message[2], message[3])
-                        if asyncio.iscoroutine(maybe):
-                            await maybe
+                for message in _drain(messages):
+                    if message[0] == "progress":
+                        on_progress(message[1], message[2], message[3])
                     elif message[0] == "result":
                         result = message
                     elif message[0] == "error":
@@ -162,22 +180,21 @@ class Retrainer:
                 await asyncio.sleep(0.05)
         finally:
             await loop.run_in_executor(None, process.join, 10)
+            alive.close()
             self.process = None
         if result is None:
             await asyncio.to_thread(self.engine.store.clean_staging)  # a killed trainer may leave a staging folder
-            reason = error or bot_texts.retrain_crashed(process.exitcode)
-            return RetrainOutcome("failed", reason=reason, forced=force)
-        _, version, old_acc, new_acc = result
-        if not force and old_acc is not None and new_acc < old_acc:
-            return RetrainOutcome("kept", version, old_acc, new_acc, forced=force)
-        try:
-            model = await self.engine.run(self.engine.load_version, version)
-            await asyncio.to_thread(self.engine.store.promote, version)  # fsyncs: off the event loop
-        except (StoreError, OSError, RuntimeError) as exc:
-            log.exception("cannot put retrained model %s in service", version)
-            return RetrainOutcome("failed", version, old_acc, new_acc, reason=str(exc), forced=force)
-        self.engine.swap(model)
-        return RetrainOutcome("promoted", version, old_acc, new_acc, forced=force)
+            return RetrainFailed(error or texts.retrain_crashed(process.exitcode))
+        _, version, promote, message = result
+        if promote:
+            try:
+                model = await self.engine.run(self.engine.load_version, version)
+                await asyncio.to_thread(self.engine.store.promote, version)  # fsyncs: off the event loop
+            except (StoreError, OSError, RuntimeError) as exc:
+                log.exception("cannot put retrained model %s in service", version)
+                return RetrainFailed(str(exc))
+            self.engine.swap(model)
+        return Retrained(version, promote, request.force, message)
 
     async def revert(self) -> str:
         """Put the previous model back in service; raises StoreError when there is none."""
@@ -190,3 +207,20 @@ class Retrainer:
             await asyncio.to_thread(store.revert)
             self.engine.swap(model)
             return previous
+
+    async def close(self) -> None:
+        """Stop a running trainer with the bot (a clean shutdown; a kill is handled by the child's pipe)."""
+        process = self.process
+        if process is not None and process.is_alive():
+            process.kill()
+            await asyncio.get_running_loop().run_in_executor(None, process.join, 10)
+
+
+def _drain(messages: Any) -> list[tuple[Any, ...]]:
+    """Everything the child has sent so far, without ever blocking the event loop."""
+    out = []
+    while True:
+        try:
+            out.append(messages.get_nowait())
+        except (queue.Empty, EOFError, OSError):
+            return out

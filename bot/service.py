@@ -1,74 +1,147 @@
-"""What the bot does, independent of Telegram, Discord or the terminal.
+"""What the bot does, whoever asks: every operation returns a typed result, never raises into a front-end.
 
-Adapters turn their messages into these calls and send back the texts they return.
+A result is either the thing asked for (an answered photo, an explanation, a stored correction...) or a
+:class:`Refusal` saying why not (busy, unreadable image, stale button...). The conversation turns both
+into words; the front-ends never see an exception from here. Every SQLite access runs off the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from enum import StrEnum
+from typing import TypeVar
 
-from bot import texts as bot_texts
+from bot.channel import PhotoRef
 from bot.config import Settings
 from bot.engine import Busy, Engine
-from bot.retrain import ProgressCallback, Retrainer, RetrainOutcome
+from bot.retrain import ProgressCallback, Retrainer, RetrainResult
 from bot.state import Correction, State, StateError
-from petnet import texts
-from petnet.explain import explain
-from petnet.head import fired
-from petnet.images import ImageError, read_header
-from petnet.labels import CAT, CLASS_NAMES, DOG, FOLDER_ALIASES, NEITHER
+from petnet.explain import Experiment, ExperimentKind, Explanation, experiment, explain
+from petnet.images import ImageError, ImageProblem, read_header
+from petnet.labels import CAT, CLASS_NAMES, DOG, NEITHER
+from petnet.layout import REVIEW_DIR, LayoutError, others_folder, review_folder, training_folder
 from petnet.model import Analysis, PetModel
-from petnet.neither import top_class
-from petnet.pictures import explanation_picture
+from petnet.pictures import render
 from petnet.store import StoreError, write_atomic
-from trainer.dataset import class_folders
+from petnet.thread import PictureKind, ThreadPost, experiment_post, thread_posts
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
-
-
-REVIEW_DIR = "_revisao"  # under the data folder; the trainer only reads the class folders
-OTHERS_DIR = "outros"  # approved "nenhum" corrections; the trainer reports on it
 CORRECTIONS_PER_HOUR = 20
-LABEL_WORDS = ("gato", "cachorro", NEITHER)
+LABELS = (CLASS_NAMES[CAT], CLASS_NAMES[DOG], NEITHER)
+ADD_LABELS = {"gato": CAT, "gatos": CAT, "cachorro": DOG, "cachorros": DOG}
 
 
-class FileTooBig(Exception):
-    """An attachment announced as larger than the front-end lets a bot download."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.size = size
-
-
-@dataclass(frozen=True)
-class PhotoReply:
-    text: str
-    analysis: Analysis | None = None  # None when the photo could not be classified
-    answer_id: int | None = None  # for the ✅/❌ buttons
-
-
-@dataclass(frozen=True)
-class Post:
-    """One message of the /explicar thread; with a picture, ``text`` is its caption."""
-
-    text: str
-    picture: bytes | None = None
-    picture_name: str = ""
+class Reason(StrEnum):
+    BUSY = "busy"  # too many photos waiting for the network
+    UNREADABLE = "unreadable"  # not a usable image (see Refusal.problem)
+    TRY_AGAIN = "try_again"  # the state file is locked or the disk is full: nothing was stored
+    STALE_BUTTON = "stale_button"  # a button of an answer we do not have (or not from this chat)
+    ALREADY_JUDGED = "already_judged"
+    SAME_AS_ANSWER = "same_as_answer"
+    TOO_MANY_CORRECTIONS = "too_many_corrections"
+    NOTHING_TO_REVIEW = "nothing_to_review"
+    ALREADY_DECIDED = "already_decided"
+    RETRAIN_RUNNING = "retrain_running"
+    NOTHING_TO_REVERT = "nothing_to_revert"
+    ADD_USAGE = "add_usage"
+    DATA_FOLDER = "data_folder"  # the data folder is misconfigured (a symlink out of it, say)
 
 
 @dataclass(frozen=True)
-class Review:
+class Refusal:
+    reason: Reason
+    problem: ImageProblem | None = None  # for UNREADABLE
+    subject: int = 0  # the correction concerned, for ALREADY_DECIDED
+
+
+@dataclass(frozen=True)
+class Answered:
+    analysis: Analysis
+    model: PetModel
+    answer_id: int | None  # None when the answer could not be remembered (no buttons then)
+
+
+@dataclass(frozen=True)
+class Explained:
+    explanation: Explanation
+    posts: list[ThreadPost]
+    pictures: dict[PictureKind, bytes]
+    answer_id: int | None  # the answer the "E se...?" buttons refer to
+
+
+@dataclass(frozen=True)
+class Experimented:
+    post: ThreadPost
+    picture: bytes
+
+
+@dataclass(frozen=True)
+class Noted:
+    """A ✅ was counted."""
+
+
+@dataclass(frozen=True)
+class WhichWasIt:
+    """After ❌: ask the person which label was right."""
+
+    answer_id: int
+    answer_label: str
+
+
+@dataclass(frozen=True)
+class Corrected:
+    label: str
+    correction_id: int
+
+
+@dataclass(frozen=True)
+class ReviewItem:
     correction: Correction
     photo: bytes
-    caption: str
+    pending: int
+
+
+@dataclass(frozen=True)
+class Decided:
+    correction_id: int
+    label: str
+    approved: bool
+
+
+@dataclass(frozen=True)
+class Reverted:
+    version: str
+
+
+@dataclass(frozen=True)
+class Added:
+    label: str
+    total: int  # photos now in that class folder
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    model: PetModel
+    curve: bytes
+    pending_corrections: int | None  # None when the state file could not be read
+    fallback_note: str | None  # why a fallback model is in service, if it is
+
+
+@dataclass
+class _Curves:
+    """The training-curve picture of each model version, drawn once."""
+
+    by_version: dict[str, bytes] = field(default_factory=dict)
 
 
 class ChatService:
@@ -77,224 +150,295 @@ class ChatService:
         self.engine = engine
         self.state = state
         self.retrainer = retrainer
-        self._curves: dict[str, bytes] = {}
+        self._curves = _Curves()
 
-    # --- everyone ---------------------------------------------------------------------------
+    async def _state(self, call: Callable[..., T], *args: object) -> T:
+        """Run one State call off the event loop (SQLite waits and fsyncs must never freeze the bot)."""
+        return await asyncio.to_thread(call, *args)
 
-    def help_text(self, is_admin: bool = False, front_end: str = "telegram") -> str:
-        if front_end == "discord":
-            return bot_texts.DISCORD_HELP + (bot_texts.DISCORD_ADMIN_HELP if is_admin else "")
-        return bot_texts.HELP + (bot_texts.ADMIN_HELP if is_admin else "")
+    # --- photos -----------------------------------------------------------------------------------
 
-    def model_text(self) -> str:
-        text = bot_texts.model_summary(self.engine.model.card)
+    async def classify(self, chat_key: str, data: bytes, ref: PhotoRef) -> Answered | Refusal:
+        """Answer one photo and remember it as the chat's last (for /explicar and the buttons)."""
+        model = self.engine.model
+        analyzed = await self._analyze(chat_key, data, model)
+        if isinstance(analyzed, Refusal):
+            return analyzed
+        decision = analyzed.decision
         try:
-            text += "\n" + bot_texts.model_summary_queue(self.state.pending_count())
-        except StateError:
-            log.exception("cannot count pending corrections")
-        if self.engine.fallback_note:
-            text += "\n" + bot_texts.model_fallback_note(self.engine.fallback_note)
-        return text
-
-    async def classify(self, chat_key: str, data: bytes, photo_ref: str) -> PhotoReply:
-        """Answer one photo and remember it as the chat's last, for a later /explicar."""
-        try:
-            analysis = await self.engine.analyze(data)
-        except ImageError as exc:
-            log.info("chat %s sent an unusable image (%s): %s", chat_key, exc.problem.value, exc.detail)
-            return PhotoReply(texts.image_problem(exc.problem))
-        except Busy:
-            log.warning("inference queue full; asked chat %s to retry", chat_key)
-            return PhotoReply(bot_texts.BUSY)
-        decision = analysis.decision
-        answer_id = None
-        try:
-            # SQLite commits fsync; under disk load that can take long, so never on the event loop.
-            version = self.engine.model.version
-            answer_id = await asyncio.to_thread(
-                self.state.remember_answer, chat_key, photo_ref, decision.label, decision.p_cat, version
+            answer_id = await self._state(
+                self.state.remember_answer, chat_key, ref, decision.label, decision.p_cat, model.version
             )
         except StateError:
             log.exception("could not remember the answer for chat %s (the answer is still sent)", chat_key)
-        return PhotoReply(answer_text(analysis, self.engine.model.head.weights.activation), analysis, answer_id)
+            answer_id = None
+        return Answered(analyzed, model, answer_id)
 
-    async def explanation(self, data: bytes) -> list[str]:
-        """The numbered /explicar thread's texts (captions for the picture posts)."""
-        return [post.text for post in await self.explanation_posts(data, with_pictures=False)]
+    async def _analyze(self, chat_key: str, data: bytes, model: PetModel) -> Analysis | Refusal:
+        try:
+            return await self.engine.analyze(data, model)
+        except ImageError as exc:
+            log.info("chat %s sent an unusable image (%s): %s", chat_key, exc.problem.value, exc.detail)
+            return Refusal(Reason.UNREADABLE, problem=exc.problem)
+        except Busy:
+            log.warning("inference queue full; asked chat %s to retry", chat_key)
+            return Refusal(Reason.BUSY)
 
-    async def explanation_posts(self, data: bytes, with_pictures: bool = True) -> list[Post]:
-        """The /explicar thread for this photo, pictures included, all from one model."""
-        model = self.engine.model  # pinned: a swap during the request must not mix two models
-        analysis = await self.engine.analyze(data, model)
-        posts = texts.explanation_posts(explain(analysis, model.head.weights, model.card))
-        out = []
-        for text, kind in posts:
-            picture = None
-            if kind is not None and with_pictures:
-                picture = await self._picture(kind, analysis, model)
-            out.append(Post(text, picture, f"{kind}.png" if kind else ""))
-        return out
+    async def last_photo(self, chat_key: str) -> PhotoRef | None:
+        try:
+            last = await self._state(self.state.last_photo, chat_key)
+        except StateError:
+            log.exception("cannot read the last photo of chat %s", chat_key)
+            return None
+        return last.ref if last else None
 
-    async def training_curve(self) -> bytes:
-        """The "Como eu aprendi" picture of the model in service (drawn once per model)."""
+    async def explain(self, chat_key: str, user_key: str, data: bytes, ref: PhotoRef) -> Explained | Refusal:
+        """The /explicar thread for this photo, pictures included, all from one model (pinned at the start).
+
+        When this person corrected the answer to this photo, the thread is the "wrong" one.
+        """
         model = self.engine.model
-        return await self._picture("curve", None, model)
+        analyzed = await self._analyze(chat_key, data, model)
+        if isinstance(analyzed, Refusal):
+            return analyzed
+        answer_id, corrected = await self._answer_and_correction(chat_key, user_key, ref, analyzed, model)
+        explanation = explain(analyzed, model, corrected_label=corrected)
+        posts = thread_posts(explanation)
+        pictures = {}
+        for kind in {p.picture for p in posts if p.picture is not None}:
+            pictures[kind] = await self.engine.draw(render, kind, explanation)
+        return Explained(explanation, posts, pictures, answer_id)
 
-    async def _picture(self, kind: str, analysis: Analysis | None, model: PetModel) -> bytes:
-        if kind == "curve":
-            cached = self._curves.get(model.version)
-            if cached is None:
-                cached = await self.engine.draw(explanation_picture, kind, analysis, model.head.weights, model.card)
-                self._curves = {model.version: cached}
-            return cached
-        return await self.engine.draw(explanation_picture, kind, analysis, model.head.weights, model.card)
+    async def _answer_and_correction(
+        self, chat_key: str, user_key: str, ref: PhotoRef, analysis: Analysis, model: PetModel
+    ) -> tuple[int | None, str | None]:
+        """The answer this chat got for the photo (remembered now if it never got one) and this user's correction."""
+        try:
+            answer = await self._state(self.state.answer_for, chat_key, ref)
+            if answer is None:
+                decision = analysis.decision
+                answer_id = await self._state(
+                    self.state.remember_answer, chat_key, ref, decision.label, decision.p_cat, model.version
+                )
+                return answer_id, None
+            correction = await self._state(self.state.correction_by, answer.id, user_key)
+            return answer.id, (correction.label if correction else None)
+        except StateError:
+            log.exception("cannot read the answer behind an explanation in chat %s", chat_key)
+            return None, None
 
-    # --- feedback and corrections -------------------------------------------------------------
+    async def answer_photo(self, answer_id: int, chat_key: str) -> PhotoRef | Refusal:
+        """The photo behind an answer of this chat (a button's target); STALE_BUTTON for another chat's."""
+        try:
+            answer = await self._state(self.state.answer, answer_id)
+        except StateError:
+            return Refusal(Reason.TRY_AGAIN)
+        if answer is None or answer.chat_key != chat_key:
+            if answer is not None:
+                log.warning("chat %s pressed a button of answer %d from chat %s", chat_key, answer_id, answer.chat_key)
+            return Refusal(Reason.STALE_BUTTON)
+        return answer.ref
 
-    def feedback_right(self, answer_id: int, user_key: str) -> str:
-        if self.state.answer(answer_id) is None:
-            return bot_texts.STALE_BUTTON
-        if not self.state.record_feedback(answer_id, user_key, "right"):
-            return bot_texts.ALREADY_JUDGED
-        return bot_texts.THANKS_RIGHT
+    async def experiment(self, chat_key: str, data: bytes, kind: ExperimentKind) -> Experimented | Refusal:
+        """ "E se...?": the same photo with one region covered (or only it kept), through the real network."""
+        model = self.engine.model
+        analyzed = await self._analyze(chat_key, data, model)
+        if isinstance(analyzed, Refusal):
+            return analyzed
+        result: Experiment = experiment(analyzed, model, kind)
+        picture = await self.engine.draw(render, PictureKind.EXPERIMENT, result)
+        return Experimented(experiment_post(result), picture)
 
-    def feedback_wrong(self, answer_id: int, user_key: str) -> tuple[str, bool]:
-        """The question "which was it?", and whether to offer the choices."""
-        if self.state.answer(answer_id) is None:
-            return bot_texts.STALE_BUTTON, False
-        if self.state.feedback_verdict(answer_id, user_key) is not None:
-            return bot_texts.ALREADY_JUDGED, False
-        return bot_texts.ASK_WHICH, True
+    # --- feedback and corrections ---------------------------------------------------------------
 
-    def correction_photo_ref(self, answer_id: int) -> str | None:
-        answer = self.state.answer(answer_id)
-        return answer.photo_ref if answer else None
+    async def feedback_right(self, answer_id: int, chat_key: str, user_key: str) -> Noted | Refusal:
+        try:
+            answer = await self._state(self.state.answer, answer_id)
+            if answer is None or answer.chat_key != chat_key:
+                return Refusal(Reason.STALE_BUTTON)
+            if not await self._state(self.state.record_right, answer_id, user_key):
+                return Refusal(Reason.ALREADY_JUDGED)
+        except StateError:
+            log.exception("cannot record a ✅ for answer %d", answer_id)
+            return Refusal(Reason.TRY_AGAIN)
+        return Noted()
 
-    def correct(self, answer_id: int, user_key: str, label: str, data: bytes) -> str:
-        """Queue the user's label for this answer's photo, for an admin to review."""
-        answer = self.state.answer(answer_id)
-        if answer is None or label not in LABEL_WORDS:
-            return bot_texts.STALE_BUTTON
-        if label == answer.label:
-            return bot_texts.CORRECTION_SAME_AS_ANSWER
-        if self.state.feedback_verdict(answer_id, user_key) is not None:
-            return bot_texts.ALREADY_JUDGED
-        hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
-        if self.state.corrections_since(user_key, hour_ago) >= CORRECTIONS_PER_HOUR:
-            log.warning("user %s hit the corrections rate limit", user_key)
-            return bot_texts.TOO_MANY_CORRECTIONS
+    async def feedback_wrong(self, answer_id: int, chat_key: str, user_key: str) -> WhichWasIt | Refusal:
+        try:
+            answer = await self._state(self.state.answer, answer_id)
+            if answer is None or answer.chat_key != chat_key:
+                return Refusal(Reason.STALE_BUTTON)
+            if await self._state(self.state.verdict, answer_id, user_key) is not None:
+                return Refusal(Reason.ALREADY_JUDGED)
+        except StateError:
+            return Refusal(Reason.TRY_AGAIN)
+        return WhichWasIt(answer_id, answer.label)
+
+    async def correct(
+        self, answer_id: int, chat_key: str, user_key: str, label: str, data: bytes
+    ) -> Corrected | Refusal:
+        """Queue the person's label for this answer's photo, for an admin to review.
+
+        The photo is written first (by rename), then ❌ and the correction in one transaction; if either
+        fails nothing is recorded and the person is asked to try again, so a correction is never half-stored.
+        """
+        try:
+            answer = await self._state(self.state.answer, answer_id)
+            if answer is None or answer.chat_key != chat_key or label not in LABELS:
+                return Refusal(Reason.STALE_BUTTON)
+            if label == answer.label:
+                return Refusal(Reason.SAME_AS_ANSWER)
+            if await self._state(self.state.verdict, answer_id, user_key) is not None:
+                return Refusal(Reason.ALREADY_JUDGED)
+            hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+            if await self._state(self.state.corrections_since, user_key, hour_ago) >= CORRECTIONS_PER_HOUR:
+                log.warning("user %s hit the corrections rate limit", user_key)
+                return Refusal(Reason.TOO_MANY_CORRECTIONS)
+        except StateError:
+            return Refusal(Reason.TRY_AGAIN)
         try:
             image_format, _ = read_header(data)
         except ImageError as exc:
-            return texts.image_problem(exc.problem)
-        folder = self.settings.data_dir / REVIEW_DIR
-        folder.mkdir(parents=True, exist_ok=True)
+            return Refusal(Reason.UNREADABLE, problem=exc.problem)
         name = _generated_name(data, image_format)
-        if not self.state.record_feedback(answer_id, user_key, "wrong"):
-            return bot_texts.ALREADY_JUDGED
-        write_atomic(folder / name, data)
-        self.state.add_correction(answer_id, user_key, answer.label, label, name)
-        log.info("correction queued: answer %d, %s -> %s by %s", answer_id, answer.label, label, user_key)
-        return bot_texts.correction_stored(label)
+        try:
+            path = review_folder(self.settings.data_dir) / name
+            await asyncio.to_thread(write_atomic, path, data)
+        except LayoutError:
+            log.exception("the review folder is not usable")
+            return Refusal(Reason.DATA_FOLDER)
+        except OSError:
+            log.exception("cannot store the photo of a correction (answer %d)", answer_id)
+            return Refusal(Reason.TRY_AGAIN)
+        try:
+            correction_id = await self._state(self.state.add_correction, answer_id, user_key, answer.label, label, name)
+        except StateError:
+            log.exception("cannot record the correction of answer %d; the photo is removed", answer_id)
+            await asyncio.to_thread(path.unlink, True)
+            return Refusal(Reason.TRY_AGAIN)
+        if correction_id is None:
+            await asyncio.to_thread(path.unlink, True)
+            return Refusal(Reason.ALREADY_JUDGED)
+        log.info("correction %d queued: answer %d, %s -> %s by %s", correction_id, answer_id, answer.label, label,
+                 user_key)
+        return Corrected(label, correction_id)
 
-    def next_review(self) -> Review | None:
-        """The oldest pending correction with its photo; unreadable ones are rejected and skipped."""
-        while (correction := self.state.next_pending()) is not None:
-            try:
-                photo = (self.settings.data_dir / REVIEW_DIR / correction.photo_file).read_bytes()
-            except OSError:
-                log.error("photo of correction %d is missing; rejecting it", correction.id)
-                self.state.decide_correction(correction.id, "rejected", "system")
-                continue
-            caption = bot_texts.review_caption(
-                correction.id, correction.predicted, correction.label, self.state.pending_count()
-            )
-            return Review(correction, photo, caption)
-        return None
+    async def next_review(self) -> ReviewItem | Refusal:
+        """The oldest pending correction with its photo; one whose photo vanished is rejected and skipped."""
+        try:
+            while (correction := await self._state(self.state.next_pending)) is not None:
+                try:
+                    path = self.settings.data_dir / REVIEW_DIR / correction.photo_file
+                    photo = await asyncio.to_thread(path.read_bytes)
+                except OSError:
+                    log.error("photo of correction %d is missing; rejecting it", correction.id)
+                    await self._state(self.state.decide_correction, correction.id, "rejected", "system")
+                    await self._state(self.state.mark_filed, correction.id)
+                    continue
+                return ReviewItem(correction, photo, await self._state(self.state.pending_count))
+        except StateError:
+            return Refusal(Reason.TRY_AGAIN)
+        return Refusal(Reason.NOTHING_TO_REVIEW)
 
-    def decide(self, correction_id: int, approve: bool, admin: str) -> str:
-        """Approve (the photo joins the training folders) or reject (the photo is deleted)."""
-        correction = self.state.correction(correction_id)
-        if correction is None or correction.status != "pending":
-            return bot_texts.correction_already_decided(correction_id)
-        source = self.settings.data_dir / REVIEW_DIR / correction.photo_file
-        if approve:
-            if correction.label == NEITHER:
-                target_dir = self.settings.data_dir / OTHERS_DIR
-                target_dir.mkdir(parents=True, exist_ok=True)
-            else:
-                target_dir = training_folder(self.settings.data_dir, CAT if correction.label == "gato" else DOG)
-            try:
-                os.replace(source, target_dir / correction.photo_file)
-            except OSError:
-                log.exception("cannot move correction %d into the training data", correction_id)
-                return bot_texts.INTERNAL_ERROR
-        if not self.state.decide_correction(correction_id, "approved" if approve else "rejected", admin):
-            return bot_texts.correction_already_decided(correction_id)
-        if not approve:
-            source.unlink(missing_ok=True)
-        log.info("correction %d %s by %s", correction_id, "approved" if approve else "rejected", admin)
-        if approve:
-            return bot_texts.correction_approved(correction_id, correction.label)
-        return bot_texts.correction_rejected(correction_id)
+    async def decide(self, correction_id: int, approve: bool, admin: str) -> Decided | Refusal:
+        """One decision per correction, taken atomically in SQLite before the photo moves."""
+        try:
+            correction = await self._state(self.state.correction, correction_id)
+            if correction is None:
+                return Refusal(Reason.STALE_BUTTON)
+            status = "approved" if approve else "rejected"
+            if not await self._state(self.state.decide_correction, correction_id, status, admin):
+                return Refusal(Reason.ALREADY_DECIDED, subject=correction_id)
+        except StateError:
+            return Refusal(Reason.TRY_AGAIN)
+        log.info("correction %d %s by %s", correction_id, status, admin)
+        await self._file(dataclasses.replace(correction, status=status))
+        return Decided(correction_id, correction.label, approve)
 
-    def last_photo_ref(self, chat_key: str) -> str | None:
-        last = self.state.last_photo(chat_key)
-        return last.photo_ref if last else None
+    async def _file(self, correction: Correction) -> None:
+        """Move an approved photo into the training data, delete a rejected one; safe to repeat after a crash."""
+        try:
+            await asyncio.to_thread(_file_photo, self.settings, correction)
+            await self._state(self.state.mark_filed, correction.id)
+        except (OSError, StateError):
+            log.exception("correction %d is decided but its photo was not filed (retried at start-up)", correction.id)
 
-    # --- administration -------------------------------------------------------------------------
+    async def reconcile(self) -> None:
+        """At start-up: finish filing the photos of decisions a crash interrupted, mark killed retrains."""
+        try:
+            for correction in await self._state(self.state.unfiled_decisions):
+                await self._file(correction)
+            interrupted = await self._state(self.state.mark_interrupted_retrains)
+        except StateError:
+            log.exception("cannot reconcile the state file at start-up")
+            return
+        if interrupted:
+            log.warning("%d retrain(s) were interrupted by a stop of the bot", interrupted)
 
-    async def retrain(self, admin: str, force: bool, on_progress: ProgressCallback | None = None) -> str:
-        outcome: RetrainOutcome = await self.retrainer.retrain(admin, force, on_progress)
-        if outcome.kind == "busy":
-            return bot_texts.RETRAIN_RUNNING
-        if outcome.kind == "failed":
-            return bot_texts.retrain_failed(outcome.reason)
-        assert outcome.version is not None and outcome.new_accuracy is not None
-        if outcome.kind == "kept":
-            assert outcome.old_accuracy is not None
-            return bot_texts.retrain_kept_old(outcome.version, outcome.old_accuracy, outcome.new_accuracy)
-        return bot_texts.retrain_promoted(outcome.version, outcome.old_accuracy, outcome.new_accuracy, outcome.forced)
+    # --- administration ---------------------------------------------------------------------------
 
-    async def revert(self) -> str:
+    @property
+    def retrain_running(self) -> bool:
+        return self.retrainer.running
+
+    async def retrain(
+        self, admin: str, *, force: bool, from_scratch: bool, on_progress: ProgressCallback
+    ) -> RetrainResult | Refusal:
         if self.retrainer.running:
-            return bot_texts.RETRAIN_RUNNING
+            return Refusal(Reason.RETRAIN_RUNNING)
+        try:
+            corrections = await self._state(self.state.approved_corrections)
+        except StateError:
+            return Refusal(Reason.TRY_AGAIN)
+        return await self.retrainer.retrain(
+            admin, force=force, from_scratch=from_scratch, corrections=corrections, on_progress=on_progress
+        )
+
+    async def revert(self) -> Reverted | Refusal:
+        if self.retrainer.running:
+            return Refusal(Reason.RETRAIN_RUNNING)
         try:
             version = await self.retrainer.revert()
         except StoreError:
-            return bot_texts.NOTHING_TO_REVERT
-        return bot_texts.reverted(version)
+            return Refusal(Reason.NOTHING_TO_REVERT)
+        return Reverted(version)
 
-    def add_photo(self, label_word: str, data: bytes) -> str:
+    async def add_photo(self, label_word: str, data: bytes) -> Added | Refusal:
         """Store a photo in the training data under a generated name; never a user-supplied path."""
-        label = {"gato": CAT, "gatos": CAT, "cachorro": DOG, "cachorros": DOG}.get(label_word.strip().lower())
+        label = ADD_LABELS.get(label_word.strip().lower())
         if label is None:
-            return bot_texts.ADD_USAGE
+            return Refusal(Reason.ADD_USAGE)
         try:
             image_format, _ = read_header(data)
         except ImageError as exc:
-            return texts.image_problem(exc.problem)
-        folder = training_folder(self.settings.data_dir, label)
-        digest = hashlib.sha256(data).hexdigest()
-        if any(folder.glob(f"*-{digest[:16]}.*")):  # the same photo was added before
-            return bot_texts.photo_added(CLASS_NAMES[label], _count(folder))
-        name = _generated_name(data, image_format)
-        write_atomic(folder / name, data)
-        log.info("admin added %s to %s", name, folder)
-        return bot_texts.photo_added(CLASS_NAMES[label], _count(folder))
+            return Refusal(Reason.UNREADABLE, problem=exc.problem)
+        try:
+            total = await asyncio.to_thread(_add_photo, self.settings, label, data, image_format)
+        except LayoutError:
+            log.exception("the training folder is not usable")
+            return Refusal(Reason.DATA_FOLDER)
+        except OSError:
+            log.exception("cannot store an added photo")
+            return Refusal(Reason.TRY_AGAIN)
+        return Added(CLASS_NAMES[label], total)
 
+    async def model_summary(self) -> ModelSummary:
+        model = self.engine.model
+        curve = self._curves.by_version.get(model.version)
+        if curve is None:
+            curve = await self.engine.draw(render, PictureKind.CURVE, model.card)
+            self._curves.by_version = {model.version: curve}
+        try:
+            pending: int | None = await self._state(self.state.pending_count)
+        except StateError:
+            log.exception("cannot count pending corrections")
+            pending = None
+        return ModelSummary(model, curve, pending, self.engine.fallback_note)
 
-def answer_text(analysis: Analysis, activation: str) -> str:
-    """The reply to a classified photo, for any front-end (``activation``: the MLP's hidden activation)."""
-    decision = analysis.decision
-    if decision.label == NEITHER:
-        index, probability = top_class(analysis.features.imagenet_logits)
-        return texts.neither_answer(index, probability, decision.pet_mass, decision.neither_threshold)
-    first = analysis.trace.activations[0]
-    n_fired = int(fired(activation, first).sum())
-    return texts.photo_answer(
-        decision.label, decision.confidence, n_fired, len(first), decision.logit, decision.doubt_below
-    )
+    async def close(self) -> None:
+        await self.retrainer.close()
+        self.engine.close()
+        await asyncio.to_thread(self.state.close)
 
 
 def _generated_name(data: bytes, image_format: str) -> str:
@@ -303,17 +447,26 @@ def _generated_name(data: bytes, image_format: str) -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{digest[:16]}.{EXTENSIONS.get(image_format, 'img')}"
 
 
-def training_folder(data_dir: Path, label: int) -> Path:
-    """The class folder new photos go to: train/<class> when the data has train/ and val/."""
-    root = data_dir / "train" if (data_dir / "train").is_dir() else data_dir
-    existing = class_folders(root)
-    folder = existing.get(label) or root / FOLDER_ALIASES[label][0]
-    folder.mkdir(parents=True, exist_ok=True)
-    resolved = folder.resolve()
-    if not resolved.is_relative_to(data_dir.resolve()):
-        raise PermissionError(f"{folder} escapes the data folder")
-    return folder
+def _file_photo(settings: Settings, correction: Correction) -> None:
+    source = review_folder(settings.data_dir) / correction.photo_file
+    if correction.status == "rejected":
+        source.unlink(missing_ok=True)
+        return
+    if correction.label == NEITHER:
+        target = others_folder(settings.data_dir) / correction.photo_file
+    else:
+        label = CAT if correction.label == CLASS_NAMES[CAT] else DOG
+        target = training_folder(settings.data_dir, label) / correction.photo_file
+    if source.exists():
+        os.replace(source, target)
+    elif not target.exists():
+        raise FileNotFoundError(f"the photo of correction {correction.id} is neither in review nor filed")
 
 
-def _count(folder: Path) -> int:
+def _add_photo(settings: Settings, label: int, data: bytes, image_format: str) -> int:
+    folder = training_folder(settings.data_dir, label)
+    digest = hashlib.sha256(data).hexdigest()
+    if not any(folder.glob(f"*-{digest[:16]}.*")):  # the same photo added twice is stored once
+        write_atomic(folder / _generated_name(data, image_format), data)
+        log.info("admin added a photo to %s", folder)
     return sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))

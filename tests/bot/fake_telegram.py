@@ -28,6 +28,11 @@ Design notes (why it looks like this):
 * Server-side state (messages per chat, files, pending updates) is kept so that edits,
   deletions, callback queries and downloads behave like the real server, including its
   most common error answers ("message is not modified", "file is too big", ...).
+* It holds to the official Bot API (``tests/bot/bot_api.py``, read from the shared JSON spec):
+  a request the real server would refuse (unknown method or parameter, a missing required one,
+  callback_data over 64 bytes, a caption over 1024 characters, a media group outside 2-10...)
+  gets the same 400 here, and every update it builds and object it returns must have the fields
+  the official types require, or the test fails (:meth:`FakeTelegram.assert_clean`).
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ from telegram import Bot
 from telegram.error import RetryAfter, TimedOut
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest, RequestData
+
+from tests.bot.bot_api import BotApiSpec
 
 JSON = dict[str, Any]
 """A decoded JSON object as the Bot API sends/receives it."""
@@ -180,6 +187,23 @@ _DEFAULT_DESCRIPTIONS = {
 # Where Telegram stores each media kind (file_path prefix) and its usual extension.
 _FOLDERS = {"voice": "voice", "sticker": "stickers", "video": "videos", "animation": "animations", "audio": "music"}
 _EXTENSIONS = {"voice": "oga", "sticker": "webp", "video": "mp4", "animation": "mp4", "audio": "mp3"}
+
+
+# How the real server words the refusals the spec check finds most often (else a generic Bad Request).
+_SERVER_WORDING = {
+    ".text: ": "Bad Request: message is too long",
+    ".caption: ": "Bad Request: message caption is too long",
+    ".callback_data: ": "Bad Request: BUTTON_DATA_INVALID",
+    ".media: ": "Bad Request: wrong number of items in the media group",
+}
+
+
+def _server_wording(problem: str) -> str:
+    if "allows" in problem:
+        for where, wording in _SERVER_WORDING.items():
+            if where in problem:
+                return wording
+    return f"Bad Request: {problem}"
 
 
 def _utf16_len(text: str) -> int:
@@ -343,6 +367,9 @@ class FakeTelegram(BaseRequest):
         self.chats: dict[int, JSON] = {}
         self.webhook: JSON | None = None
         """What the last setWebhook asked for (url, secret_token)."""
+        self.spec = BotApiSpec.load()
+        self.spec_violations: list[str] = []
+        """Objects this fake returned that the official Bot API types would not allow (a fake or fixture bug)."""
 
         self._pending: list[JSON] = []
         self._update_ids = itertools.count(1)
@@ -448,6 +475,11 @@ class FakeTelegram(BaseRequest):
             call.outcome, call.error = "error", "Unauthorized"
             return self._answer_error(ApiError(401, "Unauthorized"))
 
+        if self.spec is not None and name != DOWNLOAD and (name in self._handlers or name in self._custom):
+            problems = self.spec.request_problems(name, params, set(files))
+            if problems:
+                return self._fail_call(call, ApiError(400, _server_wording(problems[0])))
+
         fault = self._faults[name].popleft() if self._faults.get(name) else None
         if fault and fault.kind == "timeout" and not fault.after_processing:
             call.outcome = "lost_request"
@@ -492,6 +524,9 @@ class FakeTelegram(BaseRequest):
             raise
 
         call.result = json.loads(json.dumps(result))
+        if self.spec is not None:
+            returns = self.spec.methods[name.lower()]["returns"]
+            self.spec_violations += self.spec.object_problems(returns, call.result, f"{name} result")
         if lost:
             call.outcome = "lost_response"
             raise TimedOut("Timed out (injected by FakeTelegram; server processed the request)")
@@ -630,6 +665,12 @@ class FakeTelegram(BaseRequest):
         """Fail the test if the bot called a method the fake does not implement."""
         if self.unknown_methods:
             raise AssertionError(f"bot called Bot API methods unknown to FakeTelegram: {self.unknown_methods}")
+
+    def assert_clean(self) -> None:
+        """Fail the test if the bot called an unknown method or the fake returned what the real API never would."""
+        self.assert_no_unknown()
+        if self.spec_violations:
+            raise AssertionError(f"objects outside the official Bot API types: {self.spec_violations[:5]}")
 
     async def wait_for(
         self,
@@ -779,6 +820,10 @@ class FakeTelegram(BaseRequest):
         """Queue a raw update; ``update_id`` is assigned if missing."""
         if "update_id" not in update:
             update = {"update_id": next(self._update_ids), **update}
+        if self.spec is not None:
+            problems = self.spec.object_problems(["Update"], update, "update")
+            if problems:
+                raise AssertionError(f"this update is not one Telegram would send: {problems}")
         self._pending.append(update)
         return update
 
@@ -1297,4 +1342,4 @@ async def running_app(
             await app.stop()
         await app.shutdown()
     if check_unknown and fake is not None:
-        fake.assert_no_unknown()
+        fake.assert_clean()

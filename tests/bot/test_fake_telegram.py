@@ -541,11 +541,50 @@ def test_custom_method_registration() -> None:
                 "first_name": "Someone",
                 "accent_color_id": 0,
                 "max_reaction_count": 11,
+                "accepted_gift_types": {
+                    "unlimited_gifts": False,
+                    "limited_gifts": False,
+                    "unique_gifts": False,
+                    "premium_subscription": False,
+                    "gifts_from_channels": False,
+                },
             },
         )
         async with fake.build_bot() as bot:
             chat = await bot.get_chat(CHAT)
             assert chat.id == CHAT
-        fake.assert_no_unknown()
+        fake.assert_clean()
+
+    run(scenario())
+
+
+def test_the_fake_refuses_what_the_real_api_refuses() -> None:
+    """Requests outside the official Bot API get the real server's 400; objects outside its types fail the test."""
+    async def scenario() -> None:
+        fake = FakeTelegram()
+        async with fake.build_bot() as bot:
+            long_data = InlineKeyboardMarkup([[InlineKeyboardButton("x", callback_data="d" * 65)]])
+            with pytest.raises(BadRequest, match=r"(?i)button_data_invalid"):
+                await bot.send_message(CHAT, "oi", reply_markup=long_data)
+            with pytest.raises(BadRequest, match=r"(?i)caption is too long"):
+                await bot.send_photo(CHAT, b"\x89PNG fake", caption="c" * 1025)
+            with pytest.raises(BadRequest, match=r"(?i)message is too long"):
+                await bot.send_message(CHAT, "t" * 4097)
+            with pytest.raises(BadRequest, match=r"(?i)media group"):
+                await bot.send_media_group(CHAT, [InputMediaPhoto(b"\x89PNG one")])
+            with pytest.raises(BadRequest, match=r"(?i)unknown parameter"):
+                await bot.send_message(CHAT, "oi", api_kwargs={"no_such_parameter": 1})
+        assert fake.outbox == []
+        fake.register_method(
+            "getChat",
+            lambda params, files: {"id": params["chat_id"], "type": "private", "accent_color_id": 0,
+                                   "max_reaction_count": 11},
+        )
+        async with fake.build_bot() as bot:
+            await bot.get_chat(CHAT)
+        with pytest.raises(AssertionError, match="accepted_gift_types"):
+            fake.assert_clean()
+        with pytest.raises(AssertionError, match="not one Telegram would send"):
+            fake.push_update({"message": {"message_id": 1, "chat": fake.chat(CHAT), "date": 0, "text": "x"}})
 
     run(scenario())
