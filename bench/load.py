@@ -20,13 +20,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.__main__ import build_service  # noqa: E402
+from bot.__main__ import build_conversation, build_service  # noqa: E402
+from bot.channel import PhotoRef  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.service import ChatService, answer_text  # noqa: E402
-from bot.telegram_app import build_application  # noqa: E402
-from petnet import texts  # noqa: E402
+from bot.conversation import Conversation  # noqa: E402
+from bot.frontends.telegram import build_application  # noqa: E402
+from bot.service import Answered, ChatService  # noqa: E402
 from petnet.explain import explain  # noqa: E402
 from petnet.images import prepare_image  # noqa: E402
+from petnet.texts import photo_answer  # noqa: E402
+from petnet.thread import thread_posts  # noqa: E402
 from tests.bot.fake_telegram import FakeTelegram, running_app  # noqa: E402
 from tests.bot.load_scenario import peak_rss_mb, rss_mb, run_load  # noqa: E402
 
@@ -41,10 +44,10 @@ def photos_from(data: Path, count: int) -> list[bytes]:
     return [p.read_bytes() for p in cats + dogs]
 
 
-async def handler_latency(service: ChatService, photos: list[bytes]) -> list[float]:
+async def handler_latency(conversation: Conversation, photos: list[bytes]) -> list[float]:
     """One photo at a time, each from its own chat: arrival at the bot to the answer's sendMessage."""
     fake = FakeTelegram()
-    app = build_application(service, fake.app_builder())
+    app = build_application(conversation, fake.app_builder())
     latencies = []
     async with running_app(app):
         for i, data in enumerate(photos):
@@ -65,8 +68,8 @@ async def engine_throughput(service: ChatService, photos: list[bytes], total: in
 
     async def one(i: int) -> None:
         async with slots:
-            reply = await service.classify(f"bench:{i % 50}", photos[i % len(photos)], f"bench:{i}")
-        assert reply.analysis is not None, reply.text
+            reply = await service.classify(f"bench:{i % 50}", photos[i % len(photos)], PhotoRef("bench", str(i)))
+        assert isinstance(reply, Answered), reply
 
     start = time.monotonic()
     await asyncio.gather(*(one(i) for i in range(total)))
@@ -80,12 +83,25 @@ def texts_ms(service: ChatService, photos: list[bytes]) -> tuple[float, float]:
     for data in photos:
         analysis = model.analyze(prepare_image(data))
         start = time.perf_counter()
-        answer_text(analysis, model.head.weights.activation)
+        photo_answer(analysis, model)
         answer.append(time.perf_counter() - start)
         start = time.perf_counter()
-        texts.explanation_posts(explain(analysis, model.head.weights, model.card))
+        thread_posts(explain(analysis, model))
         thread.append(time.perf_counter() - start)
     return statistics.median(answer) * 1000, statistics.median(thread) * 1000
+
+
+async def explanations_burst(conversation: Conversation, photos: list[bytes], chats: int) -> float:
+    """RSS after ``chats`` chats each sent a photo and /explicar at the same time (pictures included)."""
+    fake = FakeTelegram()
+    async with running_app(build_application(conversation, fake.app_builder())):
+        ids = [7000 + chat for chat in range(chats)]
+        for chat in ids:
+            photo = fake.push_photo(chat, photos[chat % len(photos)], user_id=chat)["message"]["message_id"]
+            fake.push_text(chat, "/explicar", user_id=chat, reply_to_message_id=photo)
+        await fake.wait_for(lambda: all(fake.sent_messages(c) for c in ids), timeout=600)
+        await fake.wait_for(lambda: all(conversation.turns.idle(f"telegram:{c}") for c in ids), timeout=900)
+    return rss_mb()
 
 
 def ms(values: list[float], q: float) -> float:
@@ -114,13 +130,15 @@ def main(argv: list[str] | None = None) -> int:
                 admin_ids=frozenset({77}), progress_interval=1.0,
             )
         )
+        conversation = build_conversation(service)
         start_rss = rss_mb()
         answer_ms, thread_ms = texts_ms(service, photos)
         asyncio.run(engine_throughput(service, photos, 20))  # warm-up
         throughput = asyncio.run(engine_throughput(service, photos, 400))
-        latencies = asyncio.run(handler_latency(service, photos))
-        burst = asyncio.run(run_load(service, photos, chats=50, per_chat=4, admin_id=77, timeout=300))
-        service.engine.close()
+        latencies = asyncio.run(handler_latency(conversation, photos))
+        burst = asyncio.run(run_load(conversation, photos, chats=50, per_chat=4, admin_id=77, timeout=300))
+        explain_rss = asyncio.run(explanations_burst(conversation, photos, chats=50))
+        asyncio.run(service.close())
     print(f"bot end-to-end benchmark ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs)")
     print(f"{'figure':<68} {'value':>10}  target")
     rows = [
@@ -136,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         ("burst: latency p95 ms", burst.percentile_ms(0.95), ""),
         ("burst: worst event-loop stall ms", burst.max_loop_stall_s * 1000, f"<= {TARGET_STALL_MS:.0f}"),
         ("RSS after start-up, MB", start_rss, ""),
+        ("RSS after 50 chats ran /explicar at once, MB", explain_rss, f"< {TARGET_RSS_MB:.0f}"),
         ("peak RSS of the bot process, MB", peak_rss_mb(), f"< {TARGET_RSS_MB:.0f}"),
     ]
     for name, value, target in rows:

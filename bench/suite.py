@@ -3,7 +3,10 @@
 Runs, one after the other (never in parallel, so they do not disturb each other):
   bench/pipeline.py         training cold/warm, per-photo stages, onnxruntime vs torch eager side by side
   bench/heatmap_overhead.py classification vs classification + Grad-CAM heatmap
-  bench/load.py             end-to-end latency, throughput on 2 cores, event-loop stalls, peak RSS
+  bench/load.py             end-to-end latency, throughput on 2 cores, event-loop stalls, memory after bursts
+  bench/fairness.py         one chat floods 300 photos: another chat's answer, flooded vs idle
+  bench/hostile.py          hostile files: each answered within 2 s and 200 MB, ordinary photos' decode cost
+  bench/teacher.py          the teacher's six 25+25 retrains: accuracy on a fixed set, the gate, the time
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("pipeline.py", "heatmap_overhead.py", "load.py")
+PARTS = ("pipeline.py", "heatmap_overhead.py", "load.py", "fairness.py", "hostile.py", "teacher.py")
 
 
 def main() -> int:

@@ -52,7 +52,14 @@ def build_service(settings: Settings) -> ChatService:
     from bot.retrain import Retrainer
     from bot.state import State
 
-    engine = Engine(settings.models_dir, settings.workers, settings.max_pending, settings.cache_dir)
+    engine = Engine(
+        settings.models_dir,
+        settings.workers,
+        settings.max_pending,
+        settings.cache_dir,
+        decoders=settings.decoders,
+        decode_time_limit=settings.decode_time_limit,
+    )
     state = State(settings.state_path, timeout=settings.state_timeout)
     return ChatService(settings, engine, state, Retrainer(engine, state, settings.data_dir, settings.cache_dir))
 

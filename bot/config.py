@@ -62,6 +62,8 @@ class Settings:
     max_pending: int = 64  # photos waiting for a worker before "busy" replies
     chat_queue: int = 12  # updates one chat may have waiting (an album of 10 fits); more are dropped, once told
     max_running: int = 64  # updates of different chats handled at once
+    decoders: int = 2  # worker processes decoding photos (killed and replaced when a photo overruns)
+    decode_time_limit: float = 2.0  # seconds a photo may take to decode before the person is told so
     state_timeout: float = 2.0  # seconds to wait for a locked state file before asking the user to try again
     thread_interval: float = 1.0  # seconds between the /explicar messages (Telegram: ~1 msg/s per chat)
     chat_rate: float = 1.0  # sustained messages per second to one private chat (bursts of 5 allowed)
@@ -70,11 +72,15 @@ class Settings:
     download_limit: int = TELEGRAM_DOWNLOAD_LIMIT
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, dotenv_path: Path | None = REPO / ".env") -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, dotenv_path: Path | None = None) -> Settings:
+        """The environment over an optional .env file (``GATO_ENV_FILE``, default the repository's ``.env``)."""
+        environ = os.environ if env is None else env
+        if dotenv_path is None and environ.get("GATO_ENV_FILE", "x"):
+            dotenv_path = Path(environ.get("GATO_ENV_FILE") or REPO / ".env")
         values: dict[str, str] = {}
         if dotenv_path is not None and dotenv_path.exists():
             values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
-        values.update(os.environ if env is None else env)
+        values.update(environ)
 
         def get(name: str) -> str | None:
             value = values.get(name, "").strip()
@@ -98,6 +104,7 @@ class Settings:
             workers=max(1, int(get("GATO_WORKERS") or defaults.workers)),
             max_pending=max(1, int(get("GATO_MAX_PENDING") or defaults.max_pending)),
             chat_queue=max(1, int(get("GATO_CHAT_QUEUE") or defaults.chat_queue)),
+            decoders=max(1, int(get("GATO_DECODERS") or defaults.decoders)),
             thread_interval=float(get("GATO_THREAD_INTERVAL") or defaults.thread_interval),
             chat_rate=float(get("GATO_CHAT_RATE") or defaults.chat_rate),
             progress_interval=float(get("GATO_PROGRESS_INTERVAL") or defaults.progress_interval),

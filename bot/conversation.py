@@ -136,7 +136,8 @@ class Conversation:
         for i, post in enumerate(result.posts):
             if i:
                 await asyncio.sleep(channel.pace)
-            buttons = self._experiment_buttons(channel, result.answer_id) if i == last else ()
+            offered = i == last and result.explanation.experiments_offered
+            buttons = self._experiment_buttons(channel, result.answer_id) if offered else ()
             if post.picture is not None:
                 picture = Picture(result.pictures[post.picture], f"{post.picture.value}.png")
             else:
@@ -227,7 +228,7 @@ class Conversation:
             ),
         )
         caption = texts.review_caption(cid, item.correction.predicted, item.correction.label, item.pending)
-        await channel.send(caption, picture=Picture(item.photo, "correcao.png"), buttons=buttons)
+        await channel.send(caption, picture=Picture(item.photo, item.correction.photo_file), buttons=buttons)
 
     # --- buttons -----------------------------------------------------------------------------------
 

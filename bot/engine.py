@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from petnet.backbone import ensure_backbone
+from petnet.decoding import DEFAULT_TIME_LIMIT, DecodePool
 from petnet.features import FeatureExtractor
-from petnet.images import prepare_image
 from petnet.model import PACKAGED_MODELS, Analysis, PetModel, ServedFrom, load_serving
 from petnet.store import ModelStore
 
@@ -56,6 +56,8 @@ class Engine:
         workers: int = 2,
         max_pending: int = 64,
         cache_dir: Path | None = None,
+        decoders: int = 2,
+        decode_time_limit: float = DEFAULT_TIME_LIMIT,
     ) -> None:
         self.store = ModelStore(models_dir)
         self.store.clean_staging()
@@ -66,6 +68,8 @@ class Engine:
         self._model = serving.model
         # Why a fallback is in service ("previous", "packaged"), for /modelo; None when it is the current model.
         self.fallback_note: str | None = None if serving.source is ServedFrom.CURRENT else serving.source.value
+        # Photos are decoded in worker processes that can be killed when a photo overruns its time budget.
+        self.decoder = DecodePool(decoders, decode_time_limit)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
         # Drawing the explanation pictures (matplotlib, ~0.3 s) never delays photo answers.
         self._drawing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")
@@ -105,14 +109,12 @@ class Engine:
         self._pending += 1
         try:
             async with self._slots:
-                return await self.run(_analyze, model, data)
+                image = await self.decoder.prepare(data)
+                return await self.run(model.analyze, image)
         finally:
             self._pending -= 1
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._drawing.shutdown(wait=False, cancel_futures=True)
-
-
-def _analyze(model: PetModel, data: bytes) -> Analysis:
-    return model.analyze(prepare_image(data))
+        self.decoder.close()

@@ -73,6 +73,7 @@ def _child(request: _Request, out: Any, alive: Connection) -> None:
     threading.Thread(target=_watch_parent, args=(alive,), daemon=True).start()
     try:
         os.nice(RETRAIN_NICENESS)  # serving photos comes first; training takes whatever CPU is left
+        from trainer.dataset import DatasetError
         from trainer.retrain import CorrectedPhoto, retrain
         from trainer.texts import retrain_message
 
@@ -89,8 +90,9 @@ def _child(request: _Request, out: Any, alive: Connection) -> None:
         )
         message = retrain_message(report, force_hint=texts.RETRAIN_FORCE_HINT)
         out.put(("result", report.version, report.decision.promotes, message))
-    except BaseException as exc:  # report everything to the parent, then fail
-        out.put(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+    except BaseException as exc:  # report everything to the parent (pt-BR for the admin, details for the log)
+        reason = texts.RETRAIN_NO_DATA if isinstance(exc, DatasetError) else texts.RETRAIN_UNEXPECTED
+        out.put(("error", reason, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
         raise SystemExit(1) from None
 
 
@@ -153,9 +155,9 @@ class Retrainer:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(None, process.start)  # spawning a process can take a while
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError):
             log.exception("cannot start the retrain process")
-            return RetrainFailed(texts.retrain_start_failed(str(exc)))
+            return RetrainFailed(texts.RETRAIN_START_FAILED)
         keep_alive.close()  # the child holds the reading end; ours is ``alive`` (closed when we die)
         self.process = process
         result: tuple[Any, ...] | None = None
@@ -170,7 +172,7 @@ class Retrainer:
                         result = message
                     elif message[0] == "error":
                         error = message[1]
-                        log.error("retrain process failed: %s\n%s", message[1], message[2])
+                        log.error("retrain process failed: %s", message[2])
                 if finished:
                     break
                 if not process.is_alive():
@@ -191,8 +193,8 @@ class Retrainer:
                 model = await self.engine.run(self.engine.load_version, version)
                 await asyncio.to_thread(self.engine.store.promote, version)  # fsyncs: off the event loop
             except (StoreError, OSError, RuntimeError) as exc:
-                log.exception("cannot put retrained model %s in service", version)
-                return RetrainFailed(str(exc))
+                log.exception("cannot put retrained model %s in service: %s", version, exc)
+                return RetrainFailed(texts.RETRAIN_PROMOTE_FAILED)
             self.engine.swap(model)
         return Retrained(version, promote, request.force, message)
 

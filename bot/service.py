@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -23,7 +24,7 @@ from bot.config import Settings
 from bot.engine import Busy, Engine
 from bot.retrain import ProgressCallback, Retrainer, RetrainResult
 from bot.state import Correction, State, StateError
-from petnet.explain import Experiment, ExperimentKind, Explanation, experiment, explain
+from petnet.explain import Experiment, ExperimentKind, ExperimentUnavailable, Explanation, experiment, explain
 from petnet.images import ImageError, ImageProblem, read_header
 from petnet.labels import CAT, CLASS_NAMES, DOG, NEITHER
 from petnet.layout import REVIEW_DIR, LayoutError, others_folder, review_folder, training_folder
@@ -55,6 +56,7 @@ class Reason(StrEnum):
     NOTHING_TO_REVERT = "nothing_to_revert"
     ADD_USAGE = "add_usage"
     DATA_FOLDER = "data_folder"  # the data folder is misconfigured (a symlink out of it, say)
+    NO_EXPERIMENT = "no_experiment"  # "E se...?" needs a pet photo and a model that knows its average photo
 
 
 @dataclass(frozen=True)
@@ -215,11 +217,10 @@ class ChatService:
         """The answer this chat got for the photo (remembered now if it never got one) and this user's correction."""
         try:
             answer = await self._state(self.state.answer_for, chat_key, ref)
-            if answer is None:
+            if answer is None:  # an attachment explained directly: remembered, but not as the chat's last photo
                 decision = analysis.decision
-                answer_id = await self._state(
-                    self.state.remember_answer, chat_key, ref, decision.label, decision.p_cat, model.version
-                )
+                remember = functools.partial(self.state.remember_answer, as_last=False)
+                answer_id = await self._state(remember, chat_key, ref, decision.label, decision.p_cat, model.version)
                 return answer_id, None
             correction = await self._state(self.state.correction_by, answer.id, user_key)
             return answer.id, (correction.label if correction else None)
@@ -245,7 +246,11 @@ class ChatService:
         analyzed = await self._analyze(chat_key, data, model)
         if isinstance(analyzed, Refusal):
             return analyzed
-        result: Experiment = experiment(analyzed, model, kind)
+        try:
+            result: Experiment = experiment(analyzed, model, kind)
+        except ExperimentUnavailable as exc:
+            log.info("no experiment for chat %s: %s", chat_key, exc)
+            return Refusal(Reason.NO_EXPERIMENT)
         picture = await self.engine.draw(render, PictureKind.EXPERIMENT, result)
         return Experimented(experiment_post(result), picture)
 
@@ -297,7 +302,7 @@ class ChatService:
         except StateError:
             return Refusal(Reason.TRY_AGAIN)
         try:
-            image_format, _ = read_header(data)
+            image_format, _ = await asyncio.to_thread(read_header, data)  # bounded, but never on the loop
         except ImageError as exc:
             return Refusal(Reason.UNREADABLE, problem=exc.problem)
         name = _generated_name(data, image_format)
@@ -409,7 +414,7 @@ class ChatService:
         if label is None:
             return Refusal(Reason.ADD_USAGE)
         try:
-            image_format, _ = read_header(data)
+            image_format, _ = await asyncio.to_thread(read_header, data)  # bounded, but never on the loop
         except ImageError as exc:
             return Refusal(Reason.UNREADABLE, problem=exc.problem)
         try:

@@ -56,14 +56,17 @@ FLOODING = (
     "Calma, uma de cada vez! 😅 Chegaram muitas mensagens suas de uma vez e eu deixei as últimas de lado "
     "para não fazer os outros esperarem. Mande de novo daqui a pouco."
 )
+NO_EXPERIMENT = (
+    "Para esta foto não dá para fazer o \"E se...?\": ele precisa de uma foto que eu respondi como gato ou cachorro "
+    "e de um modelo que guarda a sua foto média (os treinados antes disso não guardam)."
+)
 CLASSIFY_USAGE = "Use /classificar junto com uma foto (respondendo a ela ou anexando a imagem)."
 
 
 def file_too_big(size_bytes: int, limit_bytes: int) -> str:
-    return (
-        f"Essa imagem tem {num(size_bytes / 1e6, 1)} MB e eu só consigo baixar até "
-        f"{num(limit_bytes / 1e6, 0)} MB. Pode mandar uma versão menor?"
-    )
+    """``size_bytes`` 0: the size is unknown (the download was cut at the limit)."""
+    size = f"tem {num(size_bytes / 1e6, 1)} MB e" if size_bytes else "passa do limite:"
+    return f"Essa imagem {size} eu só consigo baixar até {num(limit_bytes / 1e6, 0)} MB. Pode mandar uma versão menor?"
 
 
 def fetch_failed(failure: FetchFailure) -> str:
@@ -159,8 +162,15 @@ def retrain_failed(reason: str) -> str:
     return f"❌ O treino falhou e o modelo em serviço continua o mesmo.\nMotivo: {reason}"
 
 
-def retrain_start_failed(detail: str) -> str:
-    return f"não consegui iniciar o processo de treino ({detail})"
+RETRAIN_NO_DATA = (
+    "a pasta de dados precisa de uma subpasta gatos/ e uma cachorros/ (ou train/ e val/ com elas dentro), "
+    "com pelo menos 5 fotos de cada; veja o README"
+)
+RETRAIN_UNEXPECTED = "o treino encontrou um erro inesperado (os detalhes estão no log do bot)"
+
+
+RETRAIN_START_FAILED = "não consegui iniciar o processo de treino (os detalhes estão no log do bot)"
+RETRAIN_PROMOTE_FAILED = "o novo modelo foi treinado, mas não consegui colocá-lo em serviço (detalhes no log do bot)"
 
 
 def retrain_crashed(exit_code: object) -> str:
@@ -222,6 +232,7 @@ def refusal(result: Refusal) -> str:
         Reason.NOTHING_TO_REVERT: NOTHING_TO_REVERT,
         Reason.ADD_USAGE: ADD_USAGE,
         Reason.DATA_FOLDER: DATA_FOLDER,
+        Reason.NO_EXPERIMENT: NO_EXPERIMENT,
     }[result.reason]
 
 

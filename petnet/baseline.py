@@ -27,9 +27,7 @@ class Baseline:
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as file:
-            np.savez_compressed(
-                file, feature_map=self.feature_map.astype(np.float32), n_photos=np.array(self.n_photos)
-            )
+            np.savez_compressed(file, feature_map=self.feature_map.astype(np.float32), n_photos=np.array(self.n_photos))
 
     @classmethod
     def load(cls, path: Path) -> Baseline:

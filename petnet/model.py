@@ -26,8 +26,9 @@ HEAD_WEIGHTS = "head_weights.npz"
 HEAD_INITIAL = "head_initial.npz"  # the same network with its random weights before training (epoch 0)
 CARD_JSON = "card.json"
 CARD_MD = "MODEL_CARD.md"
+TRAINING_FEATURES = "features.npz"  # backbone features of the photos it learnt from (read by trainer.memory)
 CHECKED_FILES = (HEAD_ONNX, HEAD_WEIGHTS)
-OPTIONAL_FILES = (HEAD_INITIAL, BASELINE_FILE)  # versions trained before they existed lack them
+OPTIONAL_FILES = (HEAD_INITIAL, BASELINE_FILE, TRAINING_FEATURES)  # versions trained before they existed lack them
 
 PACKAGED_MODELS = Path(__file__).resolve().parents[1] / "models"
 

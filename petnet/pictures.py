@@ -30,10 +30,9 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
 
 from petnet.card import ModelCard
-from petnet.explain import gradcam
+from petnet.explain import Experiment, Explanation, Window, training_facts
 from petnet.head import HeadTrace, HeadWeights, fired
 from petnet.labels import CAT, CLASS_NAMES, DOG
-from petnet.model import Analysis
 from petnet.texts import (  # the words drawn inside the pictures live with all other pt-BR text
     CURVE_ACCURACY_LABEL,
     CURVE_ACCURACY_LEGEND,
@@ -44,10 +43,16 @@ from petnet.texts import (  # the words drawn inside the pictures live with all 
     CURVE_LOSS_LEGEND,
     CURVE_TITLE,
     CURVE_X_LABEL,
+    CURVE_X_LABEL_FROM_ZERO,
+    EXPERIMENT_COVERED_NOTE,
+    EXPERIMENT_TITLES,
+    EXPERIMENT_Z,
     HEATMAP_ANSWER,
     HEATMAP_FLAT_NOTE,
+    HEATMAP_FRAME_NOTE,
     HEATMAP_NEUTRAL,
     HEATMAP_STRENGTH_NOTE,
+    HEATMAP_SUM,
     HEATMAP_TITLE,
     HEATMAP_TOWARDS_WORDS,
     NETWORK_ANSWER,
@@ -68,6 +73,7 @@ from petnet.texts import (  # the words drawn inside the pictures live with all 
     NETWORK_LEGEND_ONLY_STRONGEST,
     NETWORK_LEGEND_QUIET,
     NETWORK_LEGEND_UP,
+    NETWORK_MARKED,
     NETWORK_OUTPUT_COUNT,
     NETWORK_OUTPUT_RULE,
     NETWORK_OUTPUT_TITLE,
@@ -79,6 +85,7 @@ from petnet.texts import (  # the words drawn inside the pictures live with all 
 from petnet.texts import (
     PICTURE_LABEL_WORDS as LABEL_WORDS,
 )
+from petnet.thread import PictureKind
 
 RGB = tuple[int, int, int]
 
@@ -91,6 +98,8 @@ MUTED_RGB: RGB = (160, 166, 184)
 LIT_DIM_RGB: RGB = (196, 164, 28)  # a neuron that barely fired
 LIT_RGB: RGB = (255, 244, 128)  # the layer's most active neuron
 UNLIT_RGB: RGB = (62, 68, 86)  # a neuron that did not fire
+COVERED_RGB: RGB = (120, 124, 136)  # regions an experiment covered with the average photo
+COVERED_OPACITY = 0.7
 LOSS_RGB: RGB = (255, 96, 110)  # the training curve: error in red
 ACCURACY_RGB: RGB = (72, 210, 130)  # and accuracy in green
 
@@ -244,7 +253,7 @@ def _text_width(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFo
     return float(right - left)
 
 
-# --- "Onde a rede olhou": the photo with its signed Grad-CAM -------------------------------------------
+# --- "Onde estava a evidência": the photo with its attribution ------------------------------------------
 
 
 @lru_cache(maxsize=8)
@@ -266,27 +275,29 @@ def _tint(photo: np.ndarray, field: np.ndarray) -> np.ndarray:
     return np.asarray(Image.composite(colour, Image.fromarray(photo), alpha))
 
 
-def _header_strip(width: int, label: str) -> np.ndarray:
-    height = round(width * 0.19)
+def _fit_text(draw: ImageDraw.ImageDraw, text: str, size: int, room: float, bold: bool = False) -> int:
+    while size > 8 and _text_width(draw, text, _font(size, bold=bold)) > room:
+        size -= 1
+    return size
+
+
+def _header_strip(width: int, title: str, lines: list[tuple[str, RGB]]) -> np.ndarray:
+    """The title and, under it, one line per (text, colour): the answer, the sums."""
+    line_height = round(width * 0.062)
+    height = round(width * 0.13) + line_height * len(lines)
     image = Image.new("RGB", (width, height), BOARD_RGB)
     draw = ImageDraw.Draw(image)
     pad = round(width * 0.035)
-    draw.text(
-        (pad, round(height * 0.34)),
-        HEATMAP_TITLE,
-        font=_font(round(width * 0.055), bold=True),
-        fill=INK_RGB,
-        anchor="lm",
-    )
-    answer = HEATMAP_ANSWER.format(label=label_word(label))
-    size = round(width * 0.042)
-    while size > 8 and _text_width(draw, answer, _font(size, bold=True)) > width - 2 * pad:
-        size -= 1
-    draw.text((pad, round(height * 0.74)), answer, font=_font(size, bold=True), fill=label_rgb(label), anchor="lm")
+    title_size = _fit_text(draw, title, round(width * 0.055), width - 2 * pad, bold=True)
+    draw.text((pad, round(width * 0.07)), title, font=_font(title_size, bold=True), fill=INK_RGB, anchor="lm")
+    for i, (text, rgb) in enumerate(lines):
+        size = _fit_text(draw, text, round(width * 0.042), width - 2 * pad, bold=i == 0)
+        y = round(width * 0.13) + line_height * i + line_height // 2
+        draw.text((pad, y), text, font=_font(size, bold=i == 0), fill=rgb, anchor="lm")
     return np.asarray(image)
 
 
-def _legend_strip(width: int, flat: bool) -> np.ndarray:
+def _legend_strip(width: int, note: str) -> np.ndarray:
     height = round(width * 0.30)
     image = Image.new("RGB", (width, height), BOARD_RGB)
     pad = round(width * 0.035)
@@ -307,26 +318,20 @@ def _legend_strip(width: int, flat: bool) -> np.ndarray:
     draw.text((width - pad, y1), towards, font=small, fill=MUTED_RGB, anchor="ra")
     draw.text((width - pad, y2), label_word(CLASS_NAMES[CAT]), font=bold, fill=GATO_RGB, anchor="ra")
     draw.text((width / 2, y1), HEATMAP_NEUTRAL, font=small, fill=MUTED_RGB, anchor="ma")
-    note = HEATMAP_FLAT_NOTE if flat else HEATMAP_STRENGTH_NOTE
-    draw.text((width / 2, height - round(height * 0.13)), note, font=small, fill=INK_RGB, anchor="mm")
+    size = _fit_text(draw, note, round(width * 0.034), width - 2 * pad)
+    draw.text((width / 2, height - round(height * 0.13)), note, font=_font(size), fill=INK_RGB, anchor="mm")
     return np.asarray(image)
 
 
-# The strips are drawn once per (size, answer, level) and reused; the lock keeps two threads that
-# miss the cache together from drawing with the same FreeType font at once.
+# The legend strips are drawn once per (size, note, level) and reused; the lock keeps two threads
+# that miss the cache together from drawing with the same FreeType font at once.
 _STRIPS_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=16)
-def _cached_legend(width: int, flat: bool, level: int) -> DeflatedRows:
+def _cached_legend(width: int, note: str, level: int) -> DeflatedRows:
     with _STRIPS_LOCK:
-        return DeflatedRows.of(_legend_strip(width, flat), level)
-
-
-@lru_cache(maxsize=32)
-def _cached_header(width: int, label: str, level: int) -> DeflatedRows:
-    with _STRIPS_LOCK:
-        return DeflatedRows.of(_header_strip(width, label), level)
+        return DeflatedRows.of(_legend_strip(width, note), level)
 
 
 def _normalised(cam: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -341,9 +346,9 @@ def _normalised(cam: np.ndarray) -> tuple[np.ndarray, bool]:
 def heatmap_overlay(pixels: np.ndarray, cam: np.ndarray) -> np.ndarray:
     """The photo (h, w, 3) uint8 with the signed map blended in, at the photo's own resolution.
 
-    The map (any grid, e.g. 7x7) is stretched over the whole photo with bicubic interpolation,
-    cell centres on region centres, after dividing by the photo's own max |value|; then tinted
-    warm or blue with opacity proportional to |value|.
+    The map (any grid, e.g. 7x7) is divided by the photo's own max |value|, square-rooted (keeping
+    the sign) and stretched over the whole photo with bicubic interpolation, cell centres on region
+    centres; then tinted warm or blue with opacity proportional to that.
     """
     photo = np.asarray(pixels)
     if photo.ndim != 3 or photo.shape[2] != 3:
@@ -356,8 +361,47 @@ def heatmap_overlay(pixels: np.ndarray, cam: np.ndarray) -> np.ndarray:
     signed, flat = _normalised(grid)
     if flat:
         return photo
+    # Square root: many weak regions that add up (the losing side of a doubtful photo) stay visible
+    # next to one strong region; the order of strengths is kept.
+    signed = (np.sign(signed) * np.sqrt(np.abs(signed))).astype(np.float32)
     size = (photo.shape[1], photo.shape[0])
     return _tint(photo, np.asarray(Image.fromarray(signed, "F").resize(size, Image.Resampling.BICUBIC)))
+
+
+def _cell_box(side: int, height: int, grid: tuple[int, int], rows: slice, cols: slice) -> tuple[int, int, int, int]:
+    """Pixel box (left, top, right, bottom) of a block of grid cells in a side x height picture."""
+    cell_w, cell_h = side / grid[1], height / grid[0]
+    return (
+        round(cols.start * cell_w),
+        round(rows.start * cell_h),
+        round(cols.stop * cell_w) - 1,
+        round(rows.stop * cell_h) - 1,
+    )
+
+
+def _mark_regions(
+    photo: Image.Image, grid: tuple[int, int], frame: Window | None, covered: np.ndarray | None
+) -> Image.Image:
+    """Grey out the covered regions (hatched) and draw a frame around the block the thread names."""
+    side, height = photo.size
+    if covered is not None and covered.any():
+        mask = Image.new("L", photo.size, 0)
+        mask_draw = ImageDraw.Draw(mask)
+        for row, col in zip(*np.nonzero(covered), strict=True):
+            mask_draw.rectangle(_cell_box(side, height, grid, slice(row, row + 1), slice(col, col + 1)), fill=255)
+        veiled = Image.blend(photo, _solid(photo.size, COVERED_RGB), COVERED_OPACITY)
+        hatch = ImageDraw.Draw(veiled)
+        step = max(6, side // 40)
+        for offset in range(-height, side, step):
+            hatch.line([(offset, height), (offset + height, 0)], fill=MUTED_RGB, width=1)
+        photo = Image.composite(veiled, photo, mask)
+    if frame is not None:
+        draw = ImageDraw.Draw(photo)
+        box = _cell_box(
+            side, height, grid, slice(frame.row, frame.row + frame.size), slice(frame.col, frame.col + frame.size)
+        )
+        draw.rectangle(box, outline=INK_RGB, width=max(3, side // 110))
+    return photo
 
 
 def heatmap_png(
@@ -365,25 +409,36 @@ def heatmap_png(
     cam: np.ndarray,
     label: str,
     *,
+    title: str = HEATMAP_TITLE,
+    lines: list[tuple[str, RGB]] | None = None,
+    frame: Window | None = None,
+    covered: np.ndarray | None = None,
     side: int = HEATMAP_SIDE,
     compress_level: int = HEATMAP_COMPRESS_LEVEL,
 ) -> bytes:
-    """ "Onde a rede olhou": the square the network saw, coloured by which answer each region pushed.
+    """ "Onde estava a evidência": the square the network saw, coloured by which answer each region pushed.
 
-    ``cam`` is the signed Grad-CAM (> 0 pushed towards gato, < 0 towards cachorro), e.g. from
-    :func:`petnet.explain.gradcam`. Warm colour for gato, blue for cachorro, opacity proportional
-    to |value| / max|value| of this photo; a header names the answer and a legend strip the colours.
+    ``cam`` is a signed map over the regions (> 0 pushed towards gato, < 0 towards cachorro), e.g.
+    :attr:`petnet.explain.Attribution.regions`. Warm colour for gato, blue for cachorro, opacity
+    proportional to |value| / max|value| of this photo. A header names the answer (and ``lines``
+    under it, e.g. the sums), ``frame`` outlines a block of regions, ``covered`` greys regions out.
     The photo is drawn ``side`` pixels wide; ``compress_level`` is zlib's (0 = stored: fastest, largest).
     """
     if side < 64:
         raise ValueError(f"side must be at least 64 pixels, got {side}")
     blended = heatmap_overlay(pixels, cam)
+    grid = np.asarray(cam).shape
     flat = _normalised(np.asarray(cam))[1]
     height = max(1, round(side * blended.shape[0] / blended.shape[1]))
     enlarged = Image.fromarray(blended).resize((side, height), Image.Resampling.BICUBIC)
+    marked = _mark_regions(enlarged, (grid[0], grid[1]), frame, covered)
+    header_lines = [(HEATMAP_ANSWER.format(label=label_word(label)), label_rgb(label)), *(lines or [])]
+    note = HEATMAP_FLAT_NOTE if flat else (HEATMAP_FRAME_NOTE if frame is not None else HEATMAP_STRENGTH_NOTE)
+    if covered is not None and covered.any():
+        note = EXPERIMENT_COVERED_NOTE
     level = compress_level
     return encode_png(
-        [_cached_header(side, label, level), np.asarray(enlarged), _cached_legend(side, flat, level)], level
+        [_header_strip(side, title, header_lines), np.asarray(marked), _cached_legend(side, note, level)], level
     )
 
 
@@ -425,6 +480,7 @@ class NetworkLayout:
     lit_rgb: RGB  # fill at full brightness: the layer's most active neuron (ReLU), or an activation of 1
     lit_dim_rgb: RGB  # fill of a neuron that barely fired (fired fills run from this to lit_rgb)
     unlit_rgb: RGB  # fill of every neuron that did not fire
+    marked: NeuronMark | None = None  # the neuron circled (the one the thread writes out)
 
 
 def _rgb01(rgb: RGB, alpha: float = 1.0) -> tuple[float, float, float, float]:
@@ -499,15 +555,19 @@ def _check_trace(trace: HeadTrace, weights: HeadWeights) -> None:
             raise ValueError(f"hidden layer {layer + 1}: {np.shape(values)} values for {coefs.shape[1]} neurons")
 
 
-def network_png(trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float) -> tuple[bytes, NetworkLayout]:
+def network_png(
+    trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float, marked: int | None = None
+) -> tuple[bytes, NetworkLayout]:
     """ "Os neurônios desta foto": the MLP as a diagram, every neuron lit by its real value for this photo.
 
     Left to right: the inputs (a grid, one cell per standardised feature, brighter = stronger in
     this photo), each hidden layer as a block of circles (lit = fired by ``fired(activation, a)``,
-    brighter = larger activation; grey otherwise), the output neuron with its sigmoid value and a
-    gauge with the 0.5 line. Only the strongest connections of this photo are drawn
-    (|value * weight|: orange when it raises the next sum, blue when it lowers it; wider = larger).
+    brighter = larger activation; grey otherwise), the output neuron with its calibrated P(gato)
+    (the value the answer follows; its z is written under it) and a gauge with the 0.5 line. Only
+    the strongest connections of this photo are drawn (|value * weight|: orange when it raises the
+    next sum, blue when it lowers it; wider = larger).
     ``label`` and ``p_cat`` (calibrated P(gato)) are the bot's answer, written in the title.
+    ``marked`` (1-based) circles and numbers that neuron of the first hidden layer.
     Returns the PNG and the layout of what was drawn.
     """
     _check_trace(trace, weights)
@@ -618,13 +678,32 @@ def network_png(trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float
         marks.append(layer_marks)
     ax.add_collection(PatchCollection(glows, facecolors=[_rgb01(LIT_RGB, 0.28)], edgecolors="none", zorder=5))
     ax.add_collection(PatchCollection(circles, facecolors=fills, edgecolors="none", zorder=6))
+    if marked is not None:
+        if not 1 <= marked <= len(hidden[0]):
+            raise ValueError(f"neuron {marked} is not in the first hidden layer of {len(hidden[0])}")
+        cx, cy = centres[0][marked - 1]
+        ring = Circle((cx, cy), radius * 2.0, fill=False, edgecolor=_rgb01(INK_RGB), zorder=8)
+        ring.set_linewidth(_pt(3.5))
+        ax.add_patch(ring)
+        ax.text(
+            block_x0s[0] - radius,
+            cy,
+            NETWORK_MARKED.format(index=num(marked, 0)),
+            fontsize=_pt(22),
+            fontweight="bold",
+            color=_rgb01(INK_RGB),
+            ha="right",
+            va="center",
+            zorder=9,
+            bbox={"boxstyle": "round,pad=0.25", "facecolor": board, "edgecolor": _rgb01(INK_RGB)},
+        )
 
     # The output neuron, its value and the gauge.
-    raw = float(trace.probability)
-    out_rgb = GATO_RGB if raw >= 0.5 else CACHORRO_RGB
+    shown = float(p_cat)  # the calibrated P(gato): the number the answer follows (its border is 0.5)
+    out_rgb = GATO_RGB if shown >= 0.5 else CACHORRO_RGB
     ax.add_patch(Circle((output_x, output_y), output_r * 1.25, facecolor=_rgb01(out_rgb, 0.25), zorder=5))
     ax.add_patch(Circle((output_x, output_y), output_r, facecolor=_rgb01(out_rgb), zorder=6))
-    value_text = _short_probability(raw)
+    value_text = _short_probability(shown)
     ink, muted = _rgb01(INK_RGB), _rgb01(MUTED_RGB)
     ax.text(
         output_x,
@@ -645,7 +724,7 @@ def network_png(trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float
     ax.add_patch(Rectangle((output_x, gauge_y), gauge_w / 2, gauge_h, facecolor=_rgb01(GATO_RGB, 0.55)))
     ax.plot([output_x, output_x], [gauge_y - 8, gauge_y + gauge_h + 8], color=ink, linewidth=_pt(2.5))
     ax.text(output_x, gauge_y - 14, "0,5", fontsize=_pt(19), color=ink, ha="center", va="bottom")
-    marker_x = gauge_x0 + gauge_w * min(max(raw, 0.0), 1.0)
+    marker_x = gauge_x0 + gauge_w * min(max(shown, 0.0), 1.0)
     marker_y = gauge_y + gauge_h
     triangle = [(marker_x - 11, marker_y + 18), (marker_x + 11, marker_y + 18), (marker_x, marker_y + 1)]
     ax.add_patch(Polygon(triangle, closed=True, facecolor=ink, zorder=4))
@@ -722,18 +801,19 @@ def network_png(trace: HeadTrace, weights: HeadWeights, label: str, p_cat: float
         return NeuronMark(float(px), float(height - py), mark.radius, mark.value, mark.fired, mark.rgb)
 
     placed = [[to_png(m) for m in layer_marks] for layer_marks in marks]
-    output_mark = to_png(NeuronMark(output_x, output_y, output_r, raw, raw >= 0.5, out_rgb))
-    layout = NetworkLayout(width, height, placed, output_mark, links, LIT_RGB, LIT_DIM_RGB, UNLIT_RGB)
+    output_mark = to_png(NeuronMark(output_x, output_y, output_r, shown, shown >= 0.5, out_rgb))
+    circled = placed[0][marked - 1] if marked is not None else None
+    layout = NetworkLayout(width, height, placed, output_mark, links, LIT_RGB, LIT_DIM_RGB, UNLIT_RGB, circled)
     return buffer.getvalue(), layout
 
 
 # --- "Como eu aprendi": the training curve -----------------------------------------------------------
 
 
-def _series(values: list[float]) -> tuple[np.ndarray, np.ndarray]:
-    """1-based epochs and values, NaN where a value is missing or infinite (the line breaks there)."""
+def _series(values: list[float], first_epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch numbers from ``first_epoch`` and values, NaN where a value is missing or infinite (the line breaks)."""
     array = np.asarray(values, np.float64).reshape(-1)
-    return np.arange(1, len(array) + 1), np.where(np.isfinite(array), array, np.nan)
+    return np.arange(first_epoch, first_epoch + len(array)), np.where(np.isfinite(array), array, np.nan)
 
 
 def _tick_decimals(ticks: np.ndarray) -> int:
@@ -744,10 +824,11 @@ def _tick_decimals(ticks: np.ndarray) -> int:
     return 6
 
 
-def training_curve_png(loss: list[float], val_accuracy: list[float]) -> bytes:
+def training_curve_png(loss: list[float], val_accuracy: list[float], first_epoch: int = 1) -> bytes:
     """ "Como eu aprendi": training loss per epoch (left axis) and validation accuracy in % (right axis).
 
-    Epochs are counted from 1. NaN or infinite values are left out (the line breaks there), one
+    Epochs are counted from ``first_epoch`` (0 when the card records the random initial weights).
+    NaN or infinite values are left out (the line breaks there), one
     epoch is drawn as points, and no epochs at all as empty axes with a note.
     """
     dpi = NETWORK_DPI
@@ -764,8 +845,8 @@ def training_curve_png(loss: list[float], val_accuracy: list[float]) -> bytes:
         axis.tick_params(colors=ink, labelsize=_pt(19), length=6)
     right.patch.set_visible(False)
 
-    loss_epochs, loss_values = _series(loss)
-    accuracy_epochs, accuracy_values = _series(val_accuracy)
+    loss_epochs, loss_values = _series(loss, first_epoch)
+    accuracy_epochs, accuracy_values = _series(val_accuracy, first_epoch)
     loss_known, accuracy_known = ~np.isnan(loss_values), ~np.isnan(accuracy_values)
     n_epochs = max(len(loss_values), len(accuracy_values))
     handles = []
@@ -822,11 +903,11 @@ def training_curve_png(loss: list[float], val_accuracy: list[float]) -> bytes:
     else:
         right.set_ylim(0, 101)
     if n_epochs:
-        ax.set_xlim(0.5, n_epochs + 0.5)
+        ax.set_xlim(first_epoch - 0.5, first_epoch + n_epochs - 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True, min_n_ticks=1))
     else:
-        ax.set_xlim(0.5, 1.5)
-        ax.set_xticks([1])
+        ax.set_xlim(first_epoch - 0.5, first_epoch + 0.5)
+        ax.set_xticks([first_epoch])
         ax.text(0.5, 0.5, CURVE_EMPTY, transform=ax.transAxes, ha="center", va="center", fontsize=_pt(24), color=ink)
     if not loss_known.any():
         ax.set_ylim(0, 1)
@@ -836,7 +917,7 @@ def training_curve_png(loss: list[float], val_accuracy: list[float]) -> bytes:
     right.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
     right_decimals = _tick_decimals(right.get_yticks())
     right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{num(v, right_decimals)}%"))
-    ax.set_xlabel(CURVE_X_LABEL, fontsize=_pt(21), color=ink)
+    ax.set_xlabel(CURVE_X_LABEL_FROM_ZERO if first_epoch == 0 else CURVE_X_LABEL, fontsize=_pt(21), color=ink)
     ax.set_ylabel(CURVE_LOSS_LABEL, fontsize=_pt(21), color=loss_colour)
     right.set_ylabel(CURVE_ACCURACY_LABEL, fontsize=_pt(21), color=accuracy_colour)
     ax.grid(True, color=_rgb01(UNLIT_RGB), linewidth=_pt(1))
@@ -856,17 +937,71 @@ def training_curve_png(loss: list[float], val_accuracy: list[float]) -> bytes:
     return buffer.getvalue()
 
 
-def explanation_picture(kind: str, analysis: Analysis | None, weights: HeadWeights, card: ModelCard) -> bytes:
-    """One of the /explicar pictures ("heatmap", "network", "curve") for this photo and model."""
-    if kind == "curve":
-        return training_curve_png(card.curve.loss, card.curve.val_accuracy)
-    if analysis is None:
-        raise ValueError(f"the {kind} picture needs a photo")
-    decision = analysis.decision
-    if kind == "heatmap":
-        cam = gradcam(weights, analysis.features.feature_map, analysis.features.pooled)
-        return heatmap_png(analysis.image.pixels, cam, decision.label)
-    if kind == "network":
-        png, _ = network_png(analysis.trace, weights, decision.label, decision.p_cat)
+def _heatmap_lines(total: float, z: float, baseline_z: float) -> list[tuple[str, RGB]]:
+    return [(HEATMAP_SUM.format(total=num(total), z=num(z), baseline=num(baseline_z)), INK_RGB)]
+
+
+def curve_picture(card: ModelCard) -> bytes:
+    """ "Como eu aprendi" for a model (also shown by /modelo)."""
+    facts = training_facts(card)
+    return training_curve_png(facts.loss_curve, facts.val_accuracy_curve, facts.first_epoch)
+
+
+def explanation_picture(kind: PictureKind, explanation: Explanation) -> bytes:
+    """One of the thread's pictures for this explanation."""
+    if kind is PictureKind.CURVE:
+        facts = explanation.training
+        return training_curve_png(facts.loss_curve, facts.val_accuracy_curve, facts.first_epoch)
+    analysis = explanation.analysis
+    if kind is PictureKind.HEATMAP:
+        at = explanation.attribution
+        if at is None:
+            raise ValueError("this explanation has no heatmap (no baseline, or a photo of neither)")
+        lines = _heatmap_lines(at.total, at.z, at.baseline_z)
+        return heatmap_png(
+            analysis.image.pixels, at.regions, explanation.label, lines=lines, frame=explanation.strongest
+        )
+    if kind is PictureKind.NETWORK:
+        png, _ = network_png(
+            analysis.trace,
+            explanation.weights,
+            analysis.decision.label,
+            analysis.decision.p_cat,
+            explanation.neuron.index,
+        )
         return png
-    raise ValueError(f"unknown picture {kind!r}")
+    raise ValueError(f"{kind} is not a picture of the thread")
+
+
+def experiment_picture(result: Experiment) -> bytes:
+    """The "E se...?" result: the new heatmap, the covered regions in grey, the block in a frame, z before and after."""
+    at = result.attribution
+    lines = [
+        (
+            EXPERIMENT_Z.format(before=num(result.z_before), after=num(result.z_after)),
+            INK_RGB,
+        ),
+        *_heatmap_lines(at.total, at.z, at.baseline_z),
+    ]
+    return heatmap_png(
+        result.pixels,
+        at.regions,
+        result.label_after,
+        title=EXPERIMENT_TITLES[result.kind.value],
+        lines=lines,
+        frame=result.window,
+        covered=result.covered,
+    )
+
+
+def render(kind: PictureKind, source: Explanation | Experiment | ModelCard) -> bytes:
+    """Any picture as PNG bytes: the thread's (from an Explanation), an experiment's, or a model's curve."""
+    if isinstance(source, Experiment):
+        if kind is not PictureKind.EXPERIMENT:
+            raise ValueError(f"an experiment has no {kind} picture")
+        return experiment_picture(source)
+    if isinstance(source, ModelCard):
+        if kind is not PictureKind.CURVE:
+            raise ValueError(f"a model card has no {kind} picture")
+        return curve_picture(source)
+    return explanation_picture(kind, source)

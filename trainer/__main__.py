@@ -1,4 +1,8 @@
-"""``python -m trainer DATA_DIR``: train the "gato ou cachorro?" head and put it in service."""
+"""``python -m trainer DATA_DIR``: train the "gato ou cachorro?" head and put it in service.
+
+It builds on what the current model of ``--out`` remembers (unless ``--sem-base``) and puts the new
+version in service only when the retrain gate finds it not worse (or ``--forcar``).
+"""
 
 from __future__ import annotations
 
@@ -48,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         "--outros", type=Path, default=None, help=CLI_HELP["trainer.outros"]
     )
     parser.add_argument("--no-promote", action="store_true", help=CLI_HELP["trainer.no_promote"])
+    parser.add_argument("--sem-base", action="store_true", help=CLI_HELP["trainer.sem_base"])
+    parser.add_argument("--forcar", action="store_true", help=CLI_HELP["trainer.forcar"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -71,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             on_progress=bars,
             should_stop=lambda: stop["asked"],
             others_dir=args.outros,
+            from_scratch=args.sem_base,
+            force=args.forcar,
         )
     except DatasetError as exc:
         bars.close()

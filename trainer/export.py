@@ -6,11 +6,24 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
-from skl2onnx import convert_sklearn
+from skl2onnx import convert_sklearn, update_registered_converter
 from skl2onnx.common.data_types import FloatTensorType
+from skl2onnx.operator_converters.multilayer_perceptron import convert_sklearn_mlp_classifier
+from skl2onnx.shape_calculators.linear_classifier import calculate_linear_classifier_output_shapes
 from sklearn.pipeline import Pipeline
 
 from petnet.head import LOGIT_OUTPUT, HeadWeights
+from trainer.fit import RecordingMLP
+
+# The trainer's MLP is scikit-learn's MLPClassifier plus a hook that copies the initial weights:
+# convert it with skl2onnx's own MLPClassifier converter, under the same options.
+update_registered_converter(
+    RecordingMLP,
+    "SklearnMLPClassifier",
+    calculate_linear_classifier_output_shapes,
+    convert_sklearn_mlp_classifier,
+    options={"zipmap": [True, False, "columns"], "nocl": [True, False], "output_class_labels": [False, True]},
+)
 
 INPUT_NAME = "features"
 TARGET_OPSET = 17

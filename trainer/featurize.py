@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 32
 Progress = Callable[[int, int], None]
+MapsSeen = Callable[[list[str], np.ndarray], None]  # (content keys, their (n, 1280, 7, 7) feature maps)
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,12 @@ def featurize(
     extractor: FeatureExtractor,
     cache: FeatureCache,
     progress: Progress | None = None,
+    on_maps: MapsSeen | None = None,
 ) -> tuple[FeatureSet, list[Unreadable], int]:
     """Features for every photo, running the backbone only on photos the cache has not seen.
 
     Returns the features, the photos that failed to decode, and how many were extracted anew.
+    ``on_maps`` sees the feature maps of the photos the backbone ran on (the cache keeps none).
     """
     cached = cache.get_many(p.key for p in photos)
     todo = [p for p in photos if p.key not in cached]
@@ -90,7 +93,9 @@ def featurize(
                 log.warning("skipping photo that failed to decode %s: %s", photo.sample.path, exc)
                 bad.append(Unreadable(photo.sample.path, str(exc)))
         if batch:
-            _, pooled, logits = extractor.extract_batch(np.stack(tensors))
+            fmaps, pooled, logits = extractor.extract_batch(np.stack(tensors))
+            if on_maps:
+                on_maps([p.key for p in batch], fmaps)
             cache.put_many((p.key, pooled[i], logits[i]) for i, p in enumerate(batch))
             cached.update({p.key: (pooled[i], logits[i]) for i, p in enumerate(batch)})
         done += len(todo[start : start + BATCH])
@@ -104,3 +109,22 @@ def featurize(
         imagenet_logits=np.stack([cached[p.key][1] for p in kept]) if kept else np.zeros((0, 1000), np.float32),
     )
     return features, bad, len(todo) - len(bad)
+
+
+def feature_maps(
+    photos: Sequence[ScannedPhoto], extractor: FeatureExtractor, on_maps: MapsSeen
+) -> list[Unreadable]:
+    """Run the backbone on ``photos`` only for their feature maps; returns the ones that failed to decode."""
+    bad: list[Unreadable] = []
+    for start in range(0, len(photos), BATCH):
+        batch, tensors = [], []
+        for photo in photos[start : start + BATCH]:
+            try:
+                tensors.append(prepare_image(photo.sample.path.read_bytes()).tensor)
+                batch.append(photo)
+            except (OSError, ImageError) as exc:
+                bad.append(Unreadable(photo.sample.path, str(exc)))
+        if batch:
+            fmaps, _, _ = extractor.extract_batch(np.stack(tensors))
+            on_maps([p.key for p in batch], fmaps)
+    return bad

@@ -18,7 +18,6 @@ import discord
 from discord import app_commands
 
 from bot import texts
-from bot.buttons import PATTERN
 from bot.channel import FetchFailure, FetchProblem, IncomingPhoto, Keyboard, PhotoRef, Picture, Priority, Sent
 from bot.commands import COMMANDS, Command, PhotoUse, argument, dispatch
 from bot.conversation import Conversation, Invocation
@@ -30,6 +29,7 @@ NAME = "discord"
 TOKEN_REFUSED = discord.LoginFailure
 DISCORD_DOWNLOAD_LIMIT = 25 * 1024 * 1024
 MISSING: Any = discord.utils.MISSING
+ANY_BUTTON = re.compile(r".{1,100}", re.DOTALL)
 
 
 def photo_ref(**where: int | str) -> PhotoRef:
@@ -86,8 +86,10 @@ class DiscordChannel:
     async def _answer(self, text: str, files: list[discord.File], view: Any) -> Sent:
         """Replace the slash command's "thinking…" with the answer (and the photo it was about, if asked)."""
         assert self.interaction is not None
-        photo, view = self.fetched.get(self.reattach or ""), None if view is MISSING else view
-        extra = [discord.File(io.BytesIO(photo), filename="foto.png")] if photo else []
+        view = None if view is MISSING else view
+        photo = self.fetched.get(self.reattach or "") if view is not None else None  # an answered photo only
+        name = self.attachments[self.reattach].filename if photo and self.reattach else ""
+        extra = [discord.File(io.BytesIO(photo), filename=name)] if photo else []
         try:
             await self.interaction.edit_original_response(content=text, attachments=files + extra, view=view)
         except discord.HTTPException as exc:
@@ -163,11 +165,12 @@ def _view(buttons: Keyboard) -> Any:
     for row, line in enumerate(buttons):
         for button in line:
             view.add_item(discord.ui.Button(label=button.label, custom_id=button.data, row=row))
+    view.stop()  # shown, not kept: ConversationButton answers every press (no View per message in memory)
     return view
 
 
-class ConversationButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=PATTERN):
-    """Every button the conversation made: a press goes back to it with the button's data."""
+class ConversationButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=ANY_BUTTON):
+    """Every button: a press goes back to the conversation, which refuses data it did not sign (old or forged)."""
 
     def __init__(self, data: str) -> None:
         super().__init__(discord.ui.Button(label="…", custom_id=data))

@@ -136,7 +136,7 @@ class TelegramChannel:
                 return FetchFailure(FetchProblem.TOO_BIG, file.file_size, limit)
             data = bytes(await file.download_as_bytearray())
         except DownloadTooBig:
-            return FetchFailure(FetchProblem.TOO_BIG, limit + 1, limit)
+            return FetchFailure(FetchProblem.TOO_BIG, 0, limit)  # its real size is unknown: we stopped reading
         except BadRequest as exc:
             if "too big" in str(exc).lower():
                 return FetchFailure(FetchProblem.TOO_BIG, photo.size or limit + 1, limit)
@@ -252,7 +252,9 @@ def build_application(conversation: Conversation, builder: ApplicationBuilder | 
         builder = ApplicationBuilder().token(settings.telegram_token).request(LimitedDownloads(settings.download_limit))
 
     async def on_drop(update: Update) -> None:
-        await conversation.flooded(TelegramChannel(update, app))
+        channel = TelegramChannel(update, app)
+        await conversation.flooded(channel)
+        await channel.notify(None)  # a dropped button press is still answered, or it keeps spinning
 
     app = (
         builder.rate_limiter(ChatRateLimiter(settings.chat_rate))

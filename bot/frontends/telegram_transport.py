@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -100,25 +101,14 @@ class ChatRateLimiter(AIORateLimiter):
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         if endpoint in UNLIMITED:
             return await callback(*args, **kwargs)
-        if rate_limit_args == Priority.THREAD:
-            async with self._threads:
-                return await self._per_chat(callback, args, kwargs, endpoint, data)
-        return await self._per_chat(callback, args, kwargs, endpoint, data)
-
-    async def _per_chat(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         chat_id = data.get("chat_id")
-        limited = endpoint.startswith(LIMITED_PREFIXES)
-        if limited and isinstance(chat_id, int) and chat_id > 0 and self._chat_rate > 0:
-            async with self._chat_limiter(chat_id):
-                return await super().process_request(callback, args, kwargs, endpoint, data, None)
-        return await super().process_request(callback, args, kwargs, endpoint, data, None)
+        async with contextlib.AsyncExitStack() as limits:
+            if rate_limit_args == Priority.THREAD:  # thread posts queue here first: answers never wait behind them
+                await limits.enter_async_context(self._threads)
+            private = isinstance(chat_id, int) and chat_id > 0  # groups: AIORateLimiter's own 20 per minute
+            if endpoint.startswith(LIMITED_PREFIXES) and isinstance(chat_id, int) and private and self._chat_rate > 0:
+                await limits.enter_async_context(self._chat_limiter(chat_id))
+            return await super().process_request(callback, args, kwargs, endpoint, data, None)
 
 
 class DownloadTooBig(TelegramError):
@@ -139,7 +129,8 @@ class LimitedDownloads(HTTPXRequest):
 
     async def initialize(self) -> None:
         await super().initialize()
-        self._downloads = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+        if self._downloads is None or self._downloads.is_closed:  # PTB retries initialize while offline
+            self._downloads = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
 
     async def shutdown(self) -> None:
         if self._downloads is not None:

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlparse
 
-from petnet.photo_files import PhotoFileError, read_photo_file
-
 from bot import texts
 from bot.buttons import Action
 from bot.channel import Button, FetchFailure, FetchProblem, IncomingPhoto, Keyboard, PhotoRef, Picture, Priority, Sent
 from bot.commands import BY_NAME, PhotoUse, argument, dispatch
 from bot.conversation import Conversation, Invocation
 from bot.frontends import texts as words
+from petnet.photo_files import PhotoFileError, PhotoFileProblem, read_photo_file
+from petnet.texts import photo_file_problem
 
 NAME = "terminal"
 CHAT_KEY = "terminal:local"
@@ -105,9 +105,17 @@ class TerminalChannel:
         try:
             return await asyncio.to_thread(read_photo_file, Path(photo.ref.key), self.limit)
         except PhotoFileError as exc:
-            if exc.too_big:
-                return FetchFailure(FetchProblem.TOO_BIG, exc.size, self.limit)
+            if exc.problem is PhotoFileProblem.TOO_BIG:
+                return FetchFailure(FetchProblem.TOO_BIG, self.limit + 1, self.limit)
             return FetchFailure(FetchProblem.GONE)
+
+
+def _is_file(path: Path) -> bool:
+    """Whether the line names an existing file, for a name typed by anyone (a NUL byte in it is no error)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 class TerminalChat:
@@ -123,7 +131,7 @@ class TerminalChat:
             return True
         command, _, rest = text.partition(" ")
         command = command.lower()
-        if not COMMAND.fullmatch(command) or parse_path(text).exists():
+        if not COMMAND.fullmatch(command) or _is_file(parse_path(text)):
             await self.photo(parse_path(text), None)  # an absolute path also starts with "/"
         elif command in QUIT:
             self.channel.say(words.TERMINAL_BYE)
@@ -138,11 +146,12 @@ class TerminalChat:
 
     async def photo(self, path: Path, invocation: Invocation | None) -> IncomingPhoto | None:
         """Check the file as a front-end does with a download; a usable one becomes the conversation's photo."""
-        photo = IncomingPhoto(PhotoRef(NAME, str(path.resolve())))
         try:
             await asyncio.to_thread(read_photo_file, path, self.channel.limit)
+            photo = IncomingPhoto(PhotoRef(NAME, str(path.resolve())))
         except PhotoFileError as exc:
-            self.channel.say(words.TERMINAL_FILE_PROBLEM.format(problem=exc.message))
+            problem = photo_file_problem(exc.problem, self.channel.limit)
+            self.channel.say(words.TERMINAL_FILE_PROBLEM.format(problem=problem))
             return None
         if invocation is None:
             await self.conversation.photo(self.channel, photo)

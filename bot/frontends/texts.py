@@ -73,7 +73,7 @@ OPTION_CHOICE = {
 
 TERMINAL_PROMPT = "você> "
 TERMINAL_BYE = "Até mais! 👋"
-TERMINAL_FILE_PROBLEM = "Não consegui abrir esse arquivo: {problem} Digite o caminho de uma foto, ou /ajuda."
+TERMINAL_FILE_PROBLEM = "{problem} Digite o caminho de uma foto, ou /ajuda."
 TERMINAL_UNKNOWN_BUTTON = "Esse botão não existe (ou já passou). Use um dos /b que aparecem embaixo das mensagens."
 
 

@@ -7,6 +7,10 @@ and shared by tests that never swap its model; tests that retrain or revert buil
 from __future__ import annotations
 
 import asyncio
+import multiprocessing.connection
+import multiprocessing.queues
+import multiprocessing.synchronize
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,7 @@ from bot.service import ChatService
 from bot.state import State
 
 ADMIN = 777  # a Telegram user (and private chat) in admin_ids
+REAL_MONOTONIC = time.monotonic  # taken before any simcord environment replaces it
 
 
 def run(scenario: Coroutine[Any, Any, None], timeout: float = 60.0) -> None:
@@ -99,3 +104,25 @@ def own_service(gato_cache_dir: Path, tmp_path: Path) -> Iterator[ChatService]:
 @pytest.fixture
 def conversation(service: ChatService) -> Conversation:
     return build_conversation(service)
+
+
+class _RealClock:
+    """The time module, but with the real monotonic clock."""
+
+    monotonic = staticmethod(REAL_MONOTONIC)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@pytest.fixture
+def real_multiprocessing_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work around a simcord limitation for tests that run a real retrain.
+
+    While an environment runs, simcord replaces ``time.monotonic`` process-wide with its virtual clock for code
+    running as bot work, and that clock only moves between awaits. multiprocessing computes its poll deadlines
+    with ``time.monotonic()``, so ``Queue.get_nowait()`` on an empty queue (the Retrainer's polling loop) spins
+    forever inside simcord. Those three modules get the real clock back.
+    """
+    for module in (multiprocessing.connection, multiprocessing.queues, multiprocessing.synchronize):
+        monkeypatch.setattr(module, "time", _RealClock())

@@ -52,7 +52,9 @@ class Driver(Protocol):
 
     async def press(self, label: str) -> list[Said]: ...
 
-    async def wait(self, predicate: Any, timeout: float = 60.0) -> None: ...
+    async def wait(self, predicate: Any, timeout: float = 60.0) -> list[Said]:
+        """Wait for ``predicate`` (background work, e.g. a retrain) and return what the bot said meanwhile."""
+        ...
 
 
 # --- Telegram --------------------------------------------------------------------------------------------
@@ -123,8 +125,10 @@ class TelegramDriver:
                         return await self._collect(mark)
         raise AssertionError(f"no button {label!r} in chat {self.chat}")
 
-    async def wait(self, predicate: Any, timeout: float = 60.0) -> None:
+    async def wait(self, predicate: Any, timeout: float = 60.0) -> list[Said]:
+        mark = self._mark()
         await self.fake.wait_for(predicate, timeout=timeout)
+        return await self._collect(mark)
 
 
 @asynccontextmanager
@@ -153,6 +157,7 @@ class DiscordDriver:
     def __init__(self, env: simcord.Env, channel: simcord.ChannelHandle, actor: simcord.MemberActor) -> None:
         self.env, self.channel, self.actor = env, channel, actor
         self.ephemeral: list[Any] = []  # ephemeral messages (not in the channel's history) with buttons
+        self.results: list[tuple[simcord.InteractionResult, str]] = []  # interactions and their response as seen
         self.mention = env.bot.user.mention if env.bot.user else ""
 
     async def _said(self, message: discord.Message) -> Said:
@@ -162,6 +167,7 @@ class DiscordDriver:
     async def _result(self, result: simcord.InteractionResult, before: str | None = None) -> list[Said]:
         said = []
         response = result.response
+        self.results.append((result, response.content if response is not None else ""))
         if response is not None and response.content != before:
             entry = await self._said(response.message)
             entry.private, entry.edit = response.ephemeral, before is not None
@@ -205,12 +211,22 @@ class DiscordDriver:
                 return await self._result(result, before=message.content)
         raise AssertionError(f"no button {label!r} in {self.channel}")
 
-    async def wait(self, predicate: Any, timeout: float = 60.0) -> None:
+    async def wait(self, predicate: Any, timeout: float = 60.0) -> list[Said]:
         deadline = asyncio.get_running_loop().time() + timeout
+        before = {m.id for m in self.channel.history()}
         while not predicate():
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError("condition not met")
-            await self.env.settle()
+            await asyncio.sleep(0.1)
+        await self.env.settle()
+        said = []
+        for i, (result, seen) in enumerate(self.results):  # responses edited meanwhile (a progress message)
+            response = result.response
+            if response is not None and response.content != seen:
+                said.append(Said(response.content, edit=True))
+                self.results[i] = (result, response.content)
+        said += [await self._said(m) for m in self.channel.history() if m.id not in before]
+        return said
 
 
 @asynccontextmanager
@@ -241,6 +257,9 @@ class TerminalDriver:
     async def _line(self, line: str) -> list[Said]:
         mark = len(self.out.getvalue())
         await self.chat.handle(line)
+        return self._said_since(mark)
+
+    def _said_since(self, mark: int) -> list[Said]:
         said = []
         for chunk in re.split(r"(?m)^bot> ", self.out.getvalue()[mark:])[1:]:
             lines = chunk.rstrip("\n").split("\n")
@@ -271,8 +290,10 @@ class TerminalDriver:
             raise AssertionError(f"no button {label!r} shown in the terminal")
         return await self._line(self.buttons[label])
 
-    async def wait(self, predicate: Any, timeout: float = 60.0) -> None:
+    async def wait(self, predicate: Any, timeout: float = 60.0) -> list[Said]:
+        mark = len(self.out.getvalue())
         await asyncio.wait_for(self.chat.conversation.drain(), timeout)
+        return self._said_since(mark)
 
 
 @asynccontextmanager

@@ -921,6 +921,45 @@ class FakeTelegram(BaseRequest):
         self._caption(content, caption)
         return self._incoming(chat_id, user_id, chat_type, None, content)
 
+    def push_edit(self, chat_id: int, message_id: int, *, text: str | None = None, caption: str | None = None) -> JSON:
+        """An ``edited_message``: the user changed the text (or caption) of message ``message_id``.
+
+        The message need not be known to the fake: a user may edit a message sent long before (before a restart).
+        """
+        known = self.messages.get((chat_id, message_id))
+        message: JSON = copy.deepcopy(known) if known is not None else {
+            "message_id": message_id,
+            "from": self.user(self._default_user_id(chat_id, None)),
+            "chat": self.chat(chat_id),
+            "date": _now() - 3600,
+        }  # fmt: skip
+        if text is not None:
+            message["text"] = text
+            message.pop("entities", None)
+            if entities := self._command_entities(text):
+                message["entities"] = entities
+        if caption is not None:
+            message.pop("caption_entities", None)
+            self._caption(message, caption)
+        message["edit_date"] = max(_now(), int(message["date"]) + 1)
+        self.messages[(chat_id, message_id)] = message
+        return self.push_update({"edited_message": message})
+
+    def push_channel_post(self, chat_id: int, text: str) -> JSON:
+        """A post in a channel the bot belongs to: no ``from``, the channel posts as itself."""
+        chat = self.chat(chat_id, "channel")
+        message: JSON = {
+            "message_id": self._next_message_id(chat_id),
+            "sender_chat": chat,
+            "chat": chat,
+            "date": _now(),
+            "text": text,
+        }
+        if entities := self._command_entities(text):
+            message["entities"] = entities
+        self.messages[(chat_id, message["message_id"])] = message
+        return self.push_update({"channel_post": message})
+
     def push_sticker(
         self,
         chat_id: int,

@@ -1,4 +1,4 @@
-"""A load scenario against the fake Bot API, shared by tests/test_load.py and bench/suite.py.
+"""A load scenario against the fake Bot API, shared by tests/bot/test_load.py and bench/load.py.
 
 Many chats send photos at once (optionally while an admin retrain runs); we record every reply,
 the latency from the photo's arrival to its answer, and the event loop's worst stall, measured
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot import texts as bot_texts
-from bot.service import ChatService
-from bot.telegram_app import build_application
+from bot.conversation import Conversation
+from bot.frontends.telegram import build_application
 from tests.bot.fake_telegram import FakeTelegram, running_app
 
 HEARTBEAT_S = 0.005
@@ -76,7 +76,7 @@ async def _heartbeat(stop: asyncio.Event, worst: list[float]) -> None:
 
 
 async def run_load(
-    service: ChatService,
+    conversation: Conversation,
     photos: list[bytes],
     chats: int = 50,
     per_chat: int = 4,
@@ -85,7 +85,7 @@ async def run_load(
 ) -> LoadResult:
     """Push ``chats * per_chat`` photos at once (and /retreinar from ``admin_id``); wait for every answer."""
     fake = FakeTelegram()
-    app = build_application(service, fake.app_builder())
+    app = build_application(conversation, fake.app_builder())
     result = LoadResult(sent=chats * per_chat)
     stop, worst = asyncio.Event(), [0.0]
     result.rss_before_mb = rss_mb()

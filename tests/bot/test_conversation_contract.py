@@ -170,6 +170,7 @@ def test_admin_commands_are_refused_to_others(conversation: Conversation, photos
     assert conversation.service.state.retrains() == []
 
 
+@pytest.mark.usefixtures("real_multiprocessing_clock")  # simcord's virtual clock would stall multiprocessing
 def test_retrain_shows_one_progress_message_and_its_result(own_service: ChatService, front_end: str) -> None:
     """A real retrain (the trainer in a child process) on a few real photos, on top of the model's memory."""
     data = linked_training_data(own_service.settings.data_dir.parent / "photos", per_class=5)
@@ -180,8 +181,7 @@ def test_retrain_shows_one_progress_message_and_its_result(own_service: ChatServ
     async def scenario() -> None:
         async with FRONT_ENDS[front_end](conversation, admin=True) as bot:
             said = await bot.command("retreinar")
-            await bot.wait(lambda: not own_service.retrainer.running, timeout=240)
-            said += await bot.command("modelo")
+            said += await bot.wait(lambda: not own_service.retrainer.running, timeout=240)
             assert said[0].text == texts.RETRAIN_STARTED
             [row] = own_service.state.retrains()
             final = [s.text for s in said if s.text.startswith(("✅", "↩️", "⚠️", "❌"))]

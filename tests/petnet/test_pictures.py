@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from petnet.explain import gradcam, logit_gradient
+from petnet.explain import ExperimentKind, attribution, experiment, explain
 from petnet.head import HeadWeights, fired
 from petnet.images import prepare_image
 from petnet.model import Analysis, PetModel
@@ -24,12 +24,16 @@ from petnet.pictures import (
     HEATMAP_SIDE,
     DeflatedRows,
     NetworkLayout,
+    _mark_regions,
     encode_png,
     heatmap_overlay,
     heatmap_png,
     network_png,
+    render,
     training_curve_png,
 )
+from petnet.thread import PictureKind
+from tests.petnet.conftest import CasePhotos
 
 # Cats whose photo, cut to a 1:2 strip, fills half of a scene clearly (picked by running the
 # localisation check over 24 val cats x 20 scenes: these three pass every pairing with a wide margin).
@@ -63,8 +67,8 @@ def data(shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model(default_model: PetModel) -> PetModel:
-    return default_model
+def model(explained_model: PetModel) -> PetModel:
+    return explained_model
 
 
 def analyse(model: PetModel, path: Path | bytes) -> Analysis:
@@ -73,47 +77,9 @@ def analyse(model: PetModel, path: Path | bytes) -> Analysis:
 
 
 def cam_of(model: PetModel, analysis: Analysis) -> np.ndarray:
-    return gradcam(model.head.weights, analysis.features.feature_map, analysis.features.pooled)
-
-
-# --- Grad-CAM is the real gradient -----------------------------------------------------------------
-
-
-def test_gradcam_is_the_finite_difference_gradient_of_the_logit(model: PetModel, data: Path) -> None:
-    weights = model.head.weights
-    analysis = analyse(model, data / "pets" / "val" / "gatos" / "cat.2000.jpg")
-    feature_map = analysis.features.feature_map.astype(np.float64)
-    channels, height, width = feature_map.shape
-    pooled = feature_map.mean(axis=(1, 2))
-    alpha = logit_gradient(weights, pooled) / (height * width)
-
-    cam = gradcam(weights, feature_map, pooled)
-    assert cam.shape == (height, width)
-    np.testing.assert_allclose(cam, np.tensordot(alpha, feature_map, axes=1), rtol=1e-9, atol=1e-12)
-
-    base = weights.trace(pooled)
-    rng = np.random.default_rng(0)
-    strongest = np.argsort(-np.abs(alpha))[:6]
-    chosen = [*strongest, *rng.choice(channels, 6, replace=False)]
-    eps = 1e-3
-    checked = 0
-    for k in chosen:
-        i, j = (int(v) for v in rng.integers(0, [height, width]))
-        derivatives = []
-        same_pattern = True
-        for sign in (1.0, -1.0):
-            moved = feature_map.copy()
-            moved[k, i, j] += sign * eps
-            trace = weights.trace(moved.mean(axis=(1, 2)))
-            derivatives.append(trace.logit)
-            for z_moved, z_base in zip(trace.pre_activations, base.pre_activations, strict=True):
-                same_pattern &= bool(np.array_equal(z_moved > 0, z_base > 0))
-        if not same_pattern:  # the step crossed a ReLU kink: the derivative is one-sided there
-            continue
-        finite_difference = (derivatives[0] - derivatives[1]) / (2 * eps)
-        assert finite_difference == pytest.approx(alpha[k], rel=1e-3, abs=1e-9), (k, i, j)
-        checked += 1
-    assert checked >= 8
+    """The heatmap's values: each region's share of z(photo) - z(average training photo)."""
+    assert model.baseline is not None
+    return attribution(model.head.weights, analysis.features.feature_map, model.baseline.feature_map).regions
 
 
 # --- the heatmap points at the cat ------------------------------------------------------------------
@@ -244,10 +210,10 @@ def test_heatmap_opacity_follows_the_strength_of_each_region() -> None:
     grey = np.full((224, 224, 3), 128, np.uint8)
     cam = np.zeros((7, 7))
     cam[:, 0] = 2.0
-    cam[:, 6] = 0.5  # a quarter of the strongest: a quarter of the colour
+    cam[:, 6] = 0.5  # a quarter of the strongest: half the colour (opacity follows the square root)
     blended = heatmap_overlay(grey, cam).astype(int)
     strong, weak = blended[112, 16], blended[112, 224 - 16]
-    assert strong[0] - 128 > 3 * (weak[0] - 128) > 0
+    assert (weak[0] - 128) / (strong[0] - 128) == pytest.approx(0.5, abs=0.06)
 
 
 def test_heatmap_of_a_flat_or_broken_map_shows_the_photo_as_it_is() -> None:
@@ -342,3 +308,68 @@ def test_matplotlib_pictures_can_be_drawn_from_several_threads_at_once() -> None
         thread.join(timeout=120)
     assert not errors
     assert results == [expected] * 3
+
+
+# --- the thread's pictures from an explanation ---------------------------------------------------------
+
+
+def test_network_circles_the_neuron_the_thread_writes_out(model: PetModel, data: Path) -> None:
+    analysis = analyse(model, data / "pets" / "val" / "gatos" / "cat.2002.jpg")
+    explanation = explain(analysis, model)
+    index = explanation.neuron.index
+    png, layout = network_png(analysis.trace, model.head.weights, "gato", analysis.decision.p_cat, index)
+    assert layout.marked == layout.layers[0][index - 1]
+    pixels = decode(png).astype(int)
+    ring = pixels[round(layout.marked.y), round(layout.marked.x + 2.0 * layout.marked.radius)]
+    assert ring.min() > 200, ring  # the white ring, at twice the neuron's radius
+    check_marks(png, layout, analysis.trace.activations, model.head.weights.activation)
+    with pytest.raises(ValueError):
+        network_png(analysis.trace, model.head.weights, "gato", 0.9, len(analysis.trace.activations[0]) + 1)
+
+
+def test_curve_can_start_at_epoch_zero() -> None:
+    from_zero = check_sensible(training_curve_png([0.69, 0.2, 0.1], [0.5, 0.9, 0.95], first_epoch=0))
+    from_one = check_sensible(training_curve_png([0.69, 0.2, 0.1], [0.5, 0.9, 0.95]))
+    assert not np.array_equal(from_zero, from_one)  # other ticks and axis words
+
+
+def test_render_draws_every_kind(model: PetModel, case_photos: CasePhotos) -> None:
+    analysis = analyse(model, case_photos.wrong)
+    explanation = explain(analysis, model, case_photos.wrong_truth)
+    for kind in (PictureKind.HEATMAP, PictureKind.NETWORK, PictureKind.CURVE):
+        check_sensible(render(kind, explanation))
+    check_sensible(render(PictureKind.CURVE, model.card))
+    for kind in ExperimentKind:
+        check_sensible(render(PictureKind.EXPERIMENT, experiment(analysis, model, kind)))
+    with pytest.raises(ValueError):
+        render(PictureKind.NETWORK, model.card)
+    neither = explain(analyse(model, case_photos.neither), model)
+    with pytest.raises(ValueError, match="no heatmap"):
+        render(PictureKind.HEATMAP, neither)
+
+
+def test_a_wrong_answer_heatmap_shows_both_colours(model: PetModel, case_photos: CasePhotos) -> None:
+    analysis = analyse(model, case_photos.wrong)
+    cam = cam_of(model, analysis)
+    blended = heatmap_overlay(analysis.image.pixels, cam).astype(int) - analysis.image.pixels.astype(int)
+    for pick in (np.argmax, np.argmin):
+        i, j = np.unravel_index(pick(cam), cam.shape)
+        shift = blended[32 * i + 16, 32 * j + 16]
+        warm = shift[0] > shift[2]
+        assert warm == (cam[i, j] > 0), (cam[i, j], shift)
+
+
+def test_experiment_picture_greys_out_what_was_covered(model: PetModel, case_photos: CasePhotos) -> None:
+    result = experiment(analyse(model, case_photos.confident_cat), model, ExperimentKind.KEEP)
+    assert result.covered.sum() == 49 - 9 and not result.covered[result.window.mask((7, 7))].any()
+    check_sensible(render(PictureKind.EXPERIMENT, result))
+    red = Image.new("RGB", (336, 336), (255, 0, 0))
+    marked = np.asarray(_mark_regions(red, (7, 7), result.window, result.covered)).astype(int)
+    cell = 336 // 7
+    for row in range(7):
+        for col in range(7):
+            centre = marked[row * cell + cell // 2 + 3, col * cell + cell // 2]
+            if result.covered[row, col]:
+                assert centre[1] > 60 and centre[0] < 200, centre  # veiled in grey
+            else:
+                assert tuple(centre) == (255, 0, 0)  # untouched

@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from petnet.baseline import BASELINE_FILE
 from petnet.card import ModelCard
 from petnet.features import FeatureExtractor
 from petnet.images import prepare_image
 from petnet.labels import CAT, CLASS_NAMES, DOG
-from petnet.model import CARD_JSON, CARD_MD, HEAD_ONNX, HEAD_WEIGHTS, load_current
+from petnet.model import CARD_JSON, CARD_MD, HEAD_INITIAL, HEAD_ONNX, HEAD_WEIGHTS, TRAINING_FEATURES, load_current
 from petnet.store import ModelStore
 from trainer.dataset import MIN_PER_CLASS, DatasetError, find_dataset
 from trainer.fit import ACTIVATIONS, HIDDEN_CHOICES, Interrupted
+from trainer.texts import SPLIT_BY_HASH
 from trainer.train import TrainResult, train
 
 BACKBONE_FILE = "efficientnet_lite0_features.onnx"
@@ -161,18 +163,25 @@ def test_first_run_writes_a_complete_promoted_version(trained: Trained) -> None:
     assert store.versions() == [result.card.version]
     assert store.current == result.card.version
     assert store.current_dir() == result.version_dir
-    assert sorted(p.name for p in result.version_dir.iterdir()) == sorted([HEAD_ONNX, HEAD_WEIGHTS, CARD_JSON, CARD_MD])
+    # Since issue 14/12 a version also carries its epoch-0 weights, its average photo and its features.
+    assert sorted(p.name for p in result.version_dir.iterdir()) == sorted(
+        [HEAD_ONNX, HEAD_WEIGHTS, HEAD_INITIAL, BASELINE_FILE, TRAINING_FEATURES, CARD_JSON, CARD_MD]
+    )
     assert not staging_dirs(trained.store)
     assert (trained.cache / BACKBONE_FILE).exists() and (trained.cache / "features.sqlite").exists()
     assert result.extracted_new == 2 * N_PER_CLASS
     card = ModelCard.load(result.version_dir / CARD_JSON)
     assert card == result.card
-    assert card.train_counts.total + card.val_counts.total == 2 * N_PER_CLASS
+    assert card.data is not None  # roles by content hash: train, select (validation) and eval
+    assert sum(counts.total for counts in card.data.roles.values()) == 2 * N_PER_CLASS
+    assert card.train_counts.total == card.data.roles["train"].total
+    assert card.val_counts.total == card.data.roles["select"].total
     assert card.val_counts.gato >= 1 and card.val_counts.cachorro >= 1
-    assert card.split.startswith("validação estratificada")
+    assert card.split == SPLIT_BY_HASH
     assert len(card.candidates) == len(HIDDEN_CHOICES) * len(ACTIVATIONS)
     assert card.hidden_layers in [list(h) for h in HIDDEN_CHOICES] and card.activation in ACTIVATIONS
-    assert card.epochs == len(card.curve.loss) == len(card.curve.val_accuracy)
+    assert card.curve.first_epoch == 0  # the curve starts at the random initial weights
+    assert card.epochs + 1 == len(card.curve.loss) == len(card.curve.val_accuracy)
     assert card.val.accuracy >= 0.75
     assert card.feature_extractor["dimensions"] == 1280
     assert card.version in (result.version_dir / CARD_MD).read_text(encoding="utf-8")
@@ -271,7 +280,9 @@ def cli_run(
     run_module: Callable[..., subprocess.CompletedProcess[str]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> CliRun:
-    """``python -m trainer DATA --out STORE --cache-dir CACHE`` with the user's cache in a temp XDG_CACHE_HOME."""
+    """``python -m trainer DATA --out STORE --cache-dir CACHE --sem-base --forcar`` with the user's cache in a
+    temp XDG_CACHE_HOME. From scratch, so every photo goes through the backbone again; forced, because
+    the evaluation share of 40 photos is too small for the gate to tell."""
     root = tmp_path_factory.mktemp("trainer-cli")
     store = root / "models"
     shutil.copytree(trained.store, store)
@@ -284,6 +295,8 @@ def cli_run(
         str(store),
         "--cache-dir",
         str(cache),
+        "--sem-base",
+        "--forcar",
         env={"GATO_CACHE_DIR": None, "XDG_CACHE_HOME": str(user_cache)},
     )
     return CliRun(process, store, cache, user_cache, ModelStore(trained.store).current)
@@ -298,6 +311,7 @@ def test_cli_trains_and_prints_a_summary(cli_run: CliRun) -> None:
     assert f"características extraídas agora: {2 * N_PER_CLASS}" in out
     assert "acurácia na validação:" in out
     assert "colocado em serviço" in out
+    assert "porque você forçou" in out and "Do zero, como pedido: 40 fotos" in out
     store = ModelStore(cli_run.store)
     assert store.previous == cli_run.before
     assert store.current is not None and store.current != cli_run.before
@@ -322,3 +336,19 @@ def test_cli_refuses_a_folder_without_class_folders(
     assert "gatos/" in process.stderr and "cachorros/" in process.stderr
     assert "Traceback" not in process.stderr
     assert not (tmp_path / "models").exists()
+
+
+def test_cli_builds_on_the_current_model_and_keeps_it_when_the_test_set_is_too_small(
+    trained: Trained, run_module: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    """Without --sem-base the trainer starts from what the current model remembers; without --forcar
+    it keeps the current model when 40 photos leave too few evaluation photos to compare."""
+    store = copy_store(trained, tmp_path)
+    before = ModelStore(store).current
+    process = run_module("trainer", str(trained.data), "--out", str(store), "--cache-dir", str(trained.cache))
+    assert process.returncode == 0, process.stderr[-2000:]
+    out = process.stdout
+    assert "características extraídas agora: 0" in out  # every photo is in the base's memory
+    assert f"Memória: {2 * N_PER_CLASS} fotos = {2 * N_PER_CLASS} da base + 0 da pasta" in out
+    assert "⏸️ Mantive o modelo atual" in out and "colocado em serviço" not in out
+    assert ModelStore(store).current == before and len(ModelStore(store).versions()) == 2
