@@ -75,14 +75,18 @@ def main(argv: list[str] | None = None) -> int:
             served.append(answered)
         asyncio.run(service.close())
     idle_ms, flooded_ms = 1000 * statistics.median(idle), 1000 * statistics.median(flooded)
-    print(f"fairness benchmark ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, load at start "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}), median of {args.runs} runs")
+    print(
+        f"fairness benchmark ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, load at start "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}), median of {args.runs} runs"
+    )
     print(f"{'another chat answered while':<46} {'median ms':>10}")
     print(f"{'the bot is idle':<46} {idle_ms:>10.1f}")
     print(f"{f'one chat floods {FLOOD} photos':<46} {flooded_ms:>10.1f}")
     print(f"ratio flooded / idle: {flooded_ms / idle_ms:.2f}x (target <= 2x)")
-    print(f"answers the flooding chat got for its burst: {statistics.median(served):.0f} of {FLOOD} "
-          f"(the rest dropped, the chat told once)")
+    print(
+        f"answers the flooding chat got for its burst: {statistics.median(served):.0f} of {FLOOD} "
+        f"(the rest dropped, the chat told once)"
+    )
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import statistics
 import sys
@@ -54,7 +55,7 @@ async def handler_latency(conversation: Conversation, photos: list[bytes]) -> li
             chat = 5000 + i
             update = fake.push_photo(chat, data, user_id=chat)
             start = time.monotonic()
-            await fake.wait_for(lambda chat=chat: fake.sent_texts(chat), timeout=30)
+            await fake.wait_for(functools.partial(fake.sent_texts, chat), timeout=30)
             answer = next(c for c in fake.calls_to("sendMessage") if c.params.get("chat_id") == chat)
             latencies.append(answer.time - start)
             assert update
@@ -126,8 +127,11 @@ def main(argv: list[str] | None = None) -> int:
                 os.symlink(photo, data_dir / label / photo.name)
         service = build_service(
             Settings(
-                models_dir=root / "models", state_path=root / "state.sqlite", data_dir=data_dir,
-                admin_ids=frozenset({77}), progress_interval=1.0,
+                models_dir=root / "models",
+                state_path=root / "state.sqlite",
+                data_dir=data_dir,
+                admin_ids=frozenset({77}),
+                progress_interval=1.0,
             )
         )
         conversation = build_conversation(service)
@@ -142,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bot end-to-end benchmark ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs)")
     print(f"{'figure':<68} {'value':>10}  target")
     rows = [
-        ("classify throughput on 2 cores (400 photos, 16 in flight), photos/s", throughput,
-         f">= {TARGET_THROUGHPUT:.0f}"),
+        (
+            "classify throughput on 2 cores (400 photos, 16 in flight), photos/s",
+            throughput,
+            f">= {TARGET_THROUGHPUT:.0f}",
+        ),
         ("texts: answer to a photo, median ms", answer_ms, ""),
         ("texts: /explicar thread incl. explanation maths, median ms", thread_ms, ""),
         ("handler latency via fake Bot API, p50 ms (100 photos)", statistics.median(latencies) * 1000, ""),

@@ -62,8 +62,11 @@ def main() -> None:
         ("ImageNet cat+dog mass < 0.5", mass_val < 0.5, mass_other < 0.5),
         (f"ImageNet cat+dog mass < {mass_t:.4f} (0.5% quantile of val pets)", mass_val < mass_t, mass_other < mass_t),
         ("Mahalanobis (1280-d) > 99% quantile of val pets", dist_val > dist_t, dist_other > dist_t),
-        ("both combined (either says nenhum)", (mass_val < mass_t) | (dist_val > dist_t),
-         (mass_other < mass_t) | (dist_other > dist_t)),
+        (
+            "both combined (either says nenhum)",
+            (mass_val < mass_t) | (dist_val > dist_t),
+            (mass_other < mass_t) | (dist_other > dist_t),
+        ),
     ]
     print(f"{'method':<66} {'pets/val -> nenhum':>18} {'other -> nenhum':>16}")
     for name, pets, nonpets in rows:

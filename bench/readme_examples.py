@@ -1,10 +1,12 @@
 """The README's examples: one real /explicar thread of each case, verbatim, and the four pictures.
 
 Finds the photos the way tests/petnet/conftest.py does (a confident cat and dog, the least sure
-validation photo, the least sure mistake with the user's correction, a photo of other/ answered
-"nenhum"), prints each short answer and thread with its post count and lengths, and writes into
-docs/: the heatmap of the doubtful photo, the network with the neuron the thread writes out, the
-learning curve, and an "E se...?" result (small PNGs, zlib level 9).
+mistake with the user's correction, a photo of other/ answered "nenhum") and prints each short answer
+and thread with its post count and lengths. The shared photos may not be re-published, so every
+picture written into docs/ comes from ``docs/chelsea.png`` (Chelsea the cat, CC0, by Stéfan van der
+Walt, from scikit-image's sample data): the doubtful case is the square piece of Chelsea the network
+is least sure about (its thread is printed too), with its heatmap, the network with the neuron the
+thread writes out, the learning curve, and an "E se...?" result on the whole photo.
 
 A model version trained before baseline.npz existed gets its baseline computed here, the way the
 trainer computes it (the mean feature map of all its training photos); it is said in the output.
@@ -36,6 +38,7 @@ from petnet.texts import photo_answer
 from petnet.thread import PictureKind, experiment_post, thread_posts
 
 REPO = Path(__file__).resolve().parents[1]
+CHELSEA = REPO / "docs" / "chelsea.png"
 BATCH = 50
 TRUTH = {"gatos": "gato", "cachorros": "cachorro"}
 
@@ -84,10 +87,25 @@ def find_cases(model: PetModel, root: Path) -> dict[str, tuple[Path, str | None]
     return {
         "confiante (gato)": (next(r[0] for r in sure if r[1] == "gato"), None),
         "confiante (cachorro)": (next(r[0] for r in sure if r[1] == "cachorro"), None),
-        "em dúvida": (min((r for r in pets if r[2].label == r[1]), key=lambda r: r[2].confidence)[0], None),
         "errado, depois da correção": (wrong[0], wrong[1]),
         "nenhum": (neither, None),
     }
+
+
+def doubtful_piece(model: PetModel) -> bytes:
+    """The square piece of Chelsea (60 to 200 px, on a 30 px grid) whose answer the network is least sure of."""
+    photo = Image.open(CHELSEA).convert("RGB")
+    best: tuple[float, bytes] | None = None
+    for side in (60, 80, 100, 130, 160, 200):
+        for x in range(0, photo.width - side + 1, 30):
+            for y in range(0, photo.height - side + 1, 30):
+                out = io.BytesIO()
+                photo.crop((x, y, x + side, y + side)).save(out, "PNG")
+                decision = model.analyze(prepare_image(out.getvalue())).decision
+                if decision.label != NEITHER and (best is None or decision.confidence < best[0]):
+                    best = (decision.confidence, out.getvalue())
+    assert best is not None
+    return best[1]
 
 
 def small_png(png: bytes, width: int) -> bytes:
@@ -123,13 +141,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {model.version} has no head_initial.npz: the threads say nothing about the initial weights")
     docs = Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)
-    for case, (path, corrected) in find_cases(model, root).items():
-        analysis = model.analyze(prepare_image(path.read_bytes()))
+    found = find_cases(model, root)
+    cases = {case: (path.name, path.read_bytes(), corrected) for case, (path, corrected) in found.items()}
+    cases["em dúvida"] = ("um pedaço quadrado de docs/chelsea.png", doubtful_piece(model), None)
+    for case, (name, data, corrected) in cases.items():
+        analysis = model.analyze(prepare_image(data))
         explanation = explain(analysis, model, corrected)
         posts = thread_posts(explanation)
         lengths = ", ".join(str(len(p.text)) for p in posts)
         fixed = f", corrigida para {corrected}" if corrected else ""
-        print(f"\n### {case}: {path.name}{fixed} ({len(posts)} posts; caracteres: {lengths})\n")
+        print(f"\n### {case}: {name}{fixed} ({len(posts)} posts; caracteres: {lengths})\n")
         print(photo_answer(analysis, model))
         print()
         for post in posts:
@@ -139,14 +160,12 @@ def main(argv: list[str] | None = None) -> int:
             (docs / "heatmap-em-duvida.png").write_bytes(small_png(render(PictureKind.HEATMAP, explanation), 336))
             (docs / "rede-neuronio-marcado.png").write_bytes(small_png(render(PictureKind.NETWORK, explanation), 900))
             (docs / "curva-de-aprendizado.png").write_bytes(small_png(render(PictureKind.CURVE, explanation), 800))
-            result = experiment(analysis, model, ExperimentKind.COVER)
-            print(f"{experiment_post(result).text} [figura: experiment]\n")
-            (docs / "e-se-tapar.png").write_bytes(small_png(render(PictureKind.EXPERIMENT, result), 336))
-    for picture in sorted(docs.glob("*.png")):
-        print(
-            f"wrote {picture.relative_to(REPO) if picture.is_relative_to(REPO) else picture}: "
-            f"{picture.stat().st_size // 1024} KiB"
-        )
+    chelsea = model.analyze(prepare_image(CHELSEA.read_bytes()))
+    result = experiment(chelsea, model, ExperimentKind.COVER)
+    print(f"### E se...? (docs/chelsea.png inteira)\n\n{experiment_post(result).text} [figura: experiment]\n")
+    (docs / "e-se-tapar.png").write_bytes(small_png(render(PictureKind.EXPERIMENT, result), 336))
+    for written in sorted(docs.glob("*.png")):
+        print(f"wrote {written}: {written.stat().st_size // 1024} KiB")
     return 0
 
 

@@ -41,7 +41,7 @@ class Command:
 
 
 async def _help(conversation: Conversation, channel: Channel, invocation: Invocation) -> None:
-    await channel.send(texts.help_text(channel, COMMANDS), reply_to=invocation.message)
+    await channel.send(texts.help_text(channel.front_end, channel.is_admin, COMMANDS), reply_to=invocation.message)
 
 
 COMMANDS: tuple[Command, ...] = (

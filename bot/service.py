@@ -324,8 +324,9 @@ class ChatService:
         if correction_id is None:
             await asyncio.to_thread(path.unlink, True)
             return Refusal(Reason.ALREADY_JUDGED)
-        log.info("correction %d queued: answer %d, %s -> %s by %s", correction_id, answer_id, answer.label, label,
-                 user_key)
+        log.info(
+            "correction %d queued: answer %d, %s -> %s by %s", correction_id, answer_id, answer.label, label, user_key
+        )
         return Corrected(label, correction_id)
 
     async def next_review(self) -> ReviewItem | Refusal:

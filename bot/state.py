@@ -365,8 +365,18 @@ class State:
             "SELECT id, started_at, finished_at, admin, forced, outcome, version, old_accuracy, new_accuracy, detail "
             "FROM retrains ORDER BY id"
         )
-        keys = ("id", "started_at", "finished_at", "admin", "forced", "outcome", "version", "old_accuracy",
-                "new_accuracy", "detail")
+        keys = (
+            "id",
+            "started_at",
+            "finished_at",
+            "admin",
+            "forced",
+            "outcome",
+            "version",
+            "old_accuracy",
+            "new_accuracy",
+            "detail",
+        )
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     # --- settings the bot keeps for itself ---------------------------------------------------------------

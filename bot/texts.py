@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.channel import Channel, FetchFailure, FetchProblem
+from bot.channel import FetchFailure, FetchProblem
 from petnet.images import ImageProblem
 from petnet.texts import (
     LABEL_EMOJI,
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from bot.service import Decided, ModelSummary, Refusal
 
 # --- the command line (python -m bot classificar) --------------------------------------------------
+
 
 def cli_verdict(file: str, label: str, confidence: float) -> str:
     return f"{file}: {LABEL_WORDS.get(label, label)} ({confidence_pct(confidence)} de confiança)"
@@ -57,7 +58,7 @@ FLOODING = (
     "para não fazer os outros esperarem. Mande de novo daqui a pouco."
 )
 NO_EXPERIMENT = (
-    "Para esta foto não dá para fazer o \"E se...?\": ele precisa de uma foto que eu respondi como gato ou cachorro "
+    'Para esta foto não dá para fazer o "E se...?": ele precisa de uma foto que eu respondi como gato ou cachorro '
     "e de um modelo que guarda a sua foto média (os treinados antes disso não guardam)."
 )
 CLASSIFY_USAGE = "Use /classificar junto com uma foto (respondendo a ela ou anexando a imagem)."
@@ -108,7 +109,7 @@ def correction_stored(label: str) -> str:
 def review_caption(correction_id: int, predicted: str, label: str, pending: int) -> str:
     return (
         f"Correção nº {correction_id} ({integer(pending)} na fila): eu disse "
-        f"\"{LABEL_WORDS.get(predicted, predicted)}\", a pessoa diz \"{LABEL_WORDS.get(label, label)}\"."
+        f'"{LABEL_WORDS.get(predicted, predicted)}", a pessoa diz "{LABEL_WORDS.get(label, label)}".'
     )
 
 
@@ -252,15 +253,15 @@ COMMAND_HELP = {
 ADMIN_HEADER = "Comandos de administração:"
 
 
-def help_text(channel: Channel, commands: Sequence[Command]) -> str:
-    """The help of one front-end: its own intro, then exactly the commands it answers."""
+def help_text(front_end: str, is_admin: bool, commands: Sequence[Command]) -> str:
+    """The help of one front-end: its own intro, then exactly the commands it answers (admin ones for admins)."""
     from bot.frontends.texts import HELP_INTRO, usage
 
     def lines(admin: bool) -> list[str]:
-        return [f"• {usage(channel.front_end, c)}: {c.help}" for c in commands if c.admin == admin]
+        return [f"• {usage(front_end, c)}: {c.help}" for c in commands if c.admin == admin]
 
-    parts = [HELP_INTRO[channel.front_end], "\n".join(lines(False))]
-    if channel.is_admin:
+    parts = [HELP_INTRO[front_end], "\n".join(lines(False))]
+    if is_admin:
         parts.append(ADMIN_HEADER + "\n" + "\n".join(lines(True)))
     return "\n\n".join(parts)
 

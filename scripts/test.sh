@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test suite: installs the project with its dev tools, then runs ruff, mypy and pytest.
+# The test suite: installs the project with its dev tools, then runs ruff (lint and format), mypy (the
+# packages, the tests and the benchmarks) and pytest.
 # The torch reference (parity tests, benchmark column) is installed only when pip can take a
 # CPU wheel of torch 2.13.0 from this machine's disk; elsewhere those tests skip with a reason.
 set -euo pipefail
@@ -16,5 +17,7 @@ if ! .venv/bin/python -c "import torch, efficientnet_lite_pytorch" 2>/dev/null; 
     rm -rf "$probe"
 fi
 .venv/bin/ruff check .
-.venv/bin/mypy petnet trainer bot
+.venv/bin/ruff format --check .
+.venv/bin/mypy petnet trainer bot tests
+.venv/bin/mypy --explicit-package-bases bench
 exec .venv/bin/python -m pytest "$@"

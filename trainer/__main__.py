@@ -48,9 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data_dir", type=Path, help=CLI_HELP["trainer.data_dir"])
     parser.add_argument("--out", type=Path, default=PACKAGED_MODELS, help=CLI_HELP["trainer.out"])
     parser.add_argument("--cache-dir", type=Path, default=None, help=CLI_HELP["trainer.cache_dir"])
-    parser.add_argument(
-        "--outros", type=Path, default=None, help=CLI_HELP["trainer.outros"]
-    )
+    parser.add_argument("--outros", type=Path, default=None, help=CLI_HELP["trainer.outros"])
     parser.add_argument("--no-promote", action="store_true", help=CLI_HELP["trainer.no_promote"])
     parser.add_argument("--sem-base", action="store_true", help=CLI_HELP["trainer.sem_base"])
     parser.add_argument("--forcar", action="store_true", help=CLI_HELP["trainer.forcar"])

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from petnet.labels import FOLDER_ALIASES
+from petnet.layout import class_folders
 
 VAL_FRACTION = 0.2
 SPLIT_SEED = 0
@@ -28,20 +29,6 @@ class Dataset:
 
 class DatasetError(ValueError):
     """The data folder does not hold two usable class folders."""
-
-
-def class_folders(root: Path) -> dict[int, Path]:
-    """Map each label to its folder under ``root`` (gatos/cats/gato/cat, cachorros/dogs/...)."""
-    found: dict[int, Path] = {}
-    if not root.is_dir():
-        return found
-    children = {child.name.lower(): child for child in root.iterdir() if child.is_dir()}
-    for label, aliases in FOLDER_ALIASES.items():
-        for alias in aliases:
-            if alias in children:
-                found[label] = children[alias]
-                break
-    return found
 
 
 def labelled_photos(root: Path) -> list[Sample]:

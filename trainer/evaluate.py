@@ -68,8 +68,14 @@ def main(argv: list[str] | None = None) -> int:
         others = (str(args.outros), sum(1 for d in other_decisions if d.label == NEITHER), len(other_decisions))
     print(
         evaluate_report(
-            model.version, str(args.folder), metrics.n, len(samples) - len(kept), metrics, neither,
-            right / max(1, len(kept)), others,
+            model.version,
+            str(args.folder),
+            metrics.n,
+            len(samples) - len(kept),
+            metrics,
+            neither,
+            right / max(1, len(kept)),
+            others,
         )
     )
     return 0

@@ -111,9 +111,7 @@ def featurize(
     return features, bad, len(todo) - len(bad)
 
 
-def feature_maps(
-    photos: Sequence[ScannedPhoto], extractor: FeatureExtractor, on_maps: MapsSeen
-) -> list[Unreadable]:
+def feature_maps(photos: Sequence[ScannedPhoto], extractor: FeatureExtractor, on_maps: MapsSeen) -> list[Unreadable]:
     """Run the backbone on ``photos`` only for their feature maps; returns the ones that failed to decode."""
     bad: list[Unreadable] = []
     for start in range(0, len(photos), BATCH):

@@ -174,14 +174,21 @@ VERDICT_WHY = {
 
 
 def decision_line(
-    decision: GateDecision, verdict: GateDecision, version: str, answers: list[AnswerComparison],
-    worse_in: list[str], min_per_class: int,
+    decision: GateDecision,
+    verdict: GateDecision,
+    version: str,
+    answers: list[AnswerComparison],
+    worse_in: list[str],
+    min_per_class: int,
 ) -> str:
     counts = {a.label: a.n for a in answers}
     worse = " e ".join(ANSWER_PLURALS.get(w, w) for w in worse_in) or "algumas respostas"
     fields = {
-        "version": version, "worse": worse, "min": integer(min_per_class),
-        "cats": integer(counts.get("gato", 0)), "dogs": integer(counts.get("cachorro", 0)),
+        "version": version,
+        "worse": worse,
+        "min": integer(min_per_class),
+        "cats": integer(counts.get("gato", 0)),
+        "dogs": integer(counts.get("cachorro", 0)),
     }
     why = VERDICT_WHY.get(verdict, "").format(**fields)
     return DECISION_WORDS[decision].format(why=why, **fields)
@@ -224,7 +231,11 @@ def retrain_message(report: RetrainReport, force_hint: str = "") -> str:
     ``force_hint`` (e.g. "Para usar mesmo assim: /retreinar forcar") is added when the old model stays.
     """
     first = decision_line(
-        report.decision, report.verdict, report.version, list(report.answers), list(report.worse_in),
+        report.decision,
+        report.verdict,
+        report.version,
+        list(report.answers),
+        list(report.worse_in),
         report.min_per_class,
     )
     if not report.decision.promotes and force_hint:
@@ -276,8 +287,11 @@ def _data_md(card: ModelCard) -> str:
         return ""
     rows = "\n".join(
         f"| {role} | {integer(c.gato)} | {integer(c.cachorro)} | {integer(c.nenhum)} |"
-        for role, c in (("treino", story.roles["train"]), ("validação (escolha, calibração, limiar)",
-                        story.roles["select"]), ("prova (comparação com o modelo anterior)", story.roles["eval"]))
+        for role, c in (
+            ("treino", story.roles["train"]),
+            ("validação (escolha, calibração, limiar)", story.roles["select"]),
+            ("prova (comparação com o modelo anterior)", story.roles["eval"]),
+        )
     )
     conflicting = "".join(f"\n  - `{path}`" for path in story.conflicting)
     base = f"`{story.base_version}`" if story.base_version else "nenhuma"
@@ -331,8 +345,16 @@ para perceber uma queda de 5 pontos numa classe.
 |---|---|---|---|---|
 {rows}
 
-Decisão: {decision_line(GateDecision(gate.decision), GateDecision(gate.verdict), card.version, gate.answers,
-                        gate.worse_in, gate.min_per_class)}
+Decisão: {
+        decision_line(
+            GateDecision(gate.decision),
+            GateDecision(gate.verdict),
+            card.version,
+            gate.answers,
+            gate.worse_in,
+            gate.min_per_class,
+        )
+    }
 
 {corrections}{(" Ainda erradas: " + wrong + ".") if wrong else ""}
 """
@@ -357,14 +379,14 @@ def model_card_markdown(card: object) -> str:
 
 ## O que é
 Uma rede neural pequena (MLP do scikit-learn) que decide "gato ou cachorro" a partir das
-{fx.get('dimensions', 1280)} características que a EfficientNet-Lite0 pré-treinada no ImageNet extrai de cada foto.
+{fx.get("dimensions", 1280)} características que a EfficientNet-Lite0 pré-treinada no ImageNet extrai de cada foto.
 A saída da rede é um número entre 0 e 1: a partir de 0,5 a resposta é **gato**, abaixo disso **cachorro**.
 
 - Arquitetura: {describe_architecture(card.hidden_layers, card.activation)}; regularização L2 alpha={card.alpha:g}
 {_training_md(card)}
-- Calibração (Platt): P(gato) = sigmoide({num(card.calibration['slope'], 4)} · z {'−' if card.calibration['offset'] < 0 else '+'} {num(abs(card.calibration['offset']), 4)})
-- Extrator de características: {fx.get('name')} ({fx.get('weights_package')}), recorte `{fx.get('crop')}`,
-  entrada {fx.get('input_size')}x{fx.get('input_size')} com (x - 127) / 128
+- Calibração (Platt): P(gato) = sigmoide({num(card.calibration["slope"], 4)} · z {"−" if card.calibration["offset"] < 0 else "+"} {num(abs(card.calibration["offset"]), 4)})
+- Extrator de características: {fx.get("name")} ({fx.get("weights_package")}), recorte `{fx.get("crop")}`,
+  entrada {fx.get("input_size")}x{fx.get("input_size")} com (x - 127) / 128
 
 ## Como foi produzido
 - Comando: `{card.command}`
@@ -398,7 +420,7 @@ uma calibração que não a viu). Candidatos testados:
 ## Nem gato nem cachorro, e dúvida
 {chr(10).join(line.strip() for line in neither_lines(card.neither))}
 
-Limiar ajustado como o quantil de {pct(float(card.neither.get('val_reject_target', 0.0)), 1)} da massa de
+Limiar ajustado como o quantil de {pct(float(card.neither.get("val_reject_target", 0.0)), 1)} da massa de
 probabilidade que a cabeça ImageNet da EfficientNet dá às 118 raças de cachorro e 5 gatos domésticos, nas
 fotos de {_threshold_photos(card.neither)} (a cabeça ImageNet não muda com o treino da MLP; as fotos de prova
 ficam de fora). Abaixo de {pct(card.doubt_below, 0)} de confiança calibrada o bot diz que está em dúvida.
@@ -409,8 +431,8 @@ parecidos (um lobo, uma raposa) ainda podem enganar os dois detectores.
 
 ## Checksums (sha256)
 {checksums}
-- backbone ONNX: `{fx.get('onnx_sha256')}`
-- pesos originais: `{fx.get('weights_sha256')}`
+- backbone ONNX: `{fx.get("onnx_sha256")}`
+- pesos originais: `{fx.get("weights_sha256")}`
 """
 
 
@@ -421,8 +443,14 @@ SPLIT_BY_HASH = (
 
 
 def evaluate_report(
-    version: str, folder: str, n: int, unreadable: int, metrics: object, neither_count: int,
-    right_final: float, others: tuple[str, int, int] | None,
+    version: str,
+    folder: str,
+    n: int,
+    unreadable: int,
+    metrics: object,
+    neither_count: int,
+    right_final: float,
+    others: tuple[str, int, int] | None,
 ) -> str:
     """``python -m trainer.evaluate``: the classifier's accuracy, wrong "nenhum"s and the other/ figure."""
 

@@ -40,15 +40,16 @@ from petnet.features import FeatureExtractor
 from petnet.head import HeadModelError, sigmoid
 from petnet.images import DEFAULT_CROP
 from petnet.labels import CAT, DOG
+from petnet.layout import class_folders
 from petnet.model import CARD_JSON, CARD_MD, HEAD_INITIAL, HEAD_ONNX, HEAD_WEIGHTS, TRAINING_FEATURES, PetModel
 from petnet.neither import VAL_REJECT_RATE, fit_threshold, pet_mass
 from petnet.store import ModelStore, new_version_id
 from trainer import average_photo, gate
 from trainer.calibrate import cross_fitted, fit_doubt_band, fit_platt
-from trainer.dataset import MIN_PER_CLASS, DatasetError, Sample, class_folders, labelled_photos
+from trainer.dataset import MIN_PER_CLASS, DatasetError, Sample, labelled_photos
 from trainer.export import check_parity, head_weights, to_onnx
 from trainer.feature_cache import FeatureCache
-from trainer.featurize import FeatureSet, ScannedPhoto, extractor_id, feature_maps, featurize, scan
+from trainer.featurize import ScannedPhoto, extractor_id, feature_maps, featurize, scan
 from trainer.fit import ACTIVATIONS, ALPHA, HIDDEN_CHOICES, LEARNING_RATE, OPTIMIZER, Interrupted, select_head
 from trainer.memory import LABEL_CODES, NEITHER_CODE, FolderSplit, Memory, Origin, Role, role_for
 from trainer.metrics import evaluate
@@ -79,7 +80,6 @@ class TrainResult:
     version_dir: Path
     promoted: bool
     extracted_new: int
-    val_features: FeatureSet  # the selection photos' features (bot/retrain.py's old comparison reads them)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -577,5 +577,4 @@ def train(
     if promoted:
         store.promote(version)
     log.info("trained model %s: gate %s (%s)", version, decision.value, verdict.value)
-    val_features = FeatureSet([], y_select, x_select, np.zeros((len(y_select), 0), np.float32))
-    return TrainResult(card, store.version_dir(version), promoted, merged.extracted, val_features, timings)
+    return TrainResult(card, store.version_dir(version), promoted, merged.extracted, timings)

@@ -11,30 +11,23 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from inspect import Parameter, Signature
 from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot import texts
-from bot.channel import FetchFailure, FetchProblem, IncomingPhoto, Keyboard, PhotoRef, Picture, Priority, Sent
-from bot.commands import COMMANDS, Command, PhotoUse, argument, dispatch
-from bot.conversation import Conversation, Invocation
-from bot.frontends import texts as words
+from bot.channel import FetchFailure, FetchProblem, IncomingPhoto, Keyboard, Picture, Priority, Sent
+from bot.commands import COMMANDS
+from bot.conversation import Conversation
+from bot.frontends.discord_commands import NAME, photo_ref, slash_command
 from bot.redaction import redact_secrets
 
 log = logging.getLogger(__name__)
-NAME = "discord"
 TOKEN_REFUSED = discord.LoginFailure
 DISCORD_DOWNLOAD_LIMIT = 25 * 1024 * 1024
 MISSING: Any = discord.utils.MISSING
 ANY_BUTTON = re.compile(r".{1,100}", re.DOTALL)
-
-
-def photo_ref(**where: int | str) -> PhotoRef:
-    """A message's attachment (channel, message, index), or a CDN url when the photo lives in no message of ours."""
-    return PhotoRef(NAME, json.dumps(where))
 
 
 @dataclass
@@ -200,9 +193,10 @@ class PetBot(discord.Client):
         super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none())
         self.conversation = conversation
         self.sync_commands = sync_commands
-        self.tree = CommandTree(self)
+        self.tree = app_commands.CommandTree(self)
+        self.tree.error(self.on_command_error)
         for command in COMMANDS:
-            self.tree.add_command(_slash(command))
+            self.tree.add_command(slash_command(command))
 
     @property
     def download_limit(self) -> int:  # what the conversation allows, within what Discord lets a bot upload
@@ -245,58 +239,10 @@ class PetBot(discord.Client):
             with contextlib.suppress(discord.HTTPException):
                 await args[0].reply(texts.INTERNAL_ERROR, mention_author=False)
 
-
-class CommandTree(app_commands.CommandTree[PetBot]):
-    async def on_error(self, interaction: discord.Interaction[PetBot], error: app_commands.AppCommandError) -> None:
+    async def on_command_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
         log.error("error in /%s", interaction.command.name if interaction.command else "?", exc_info=error)
         with contextlib.suppress(discord.HTTPException):
             await interaction.followup.send(texts.INTERNAL_ERROR, ephemeral=True)
-
-
-def _slash(command: Command) -> app_commands.Command[Any, Any, None]:
-    """A row of the table as a slash command: an ``imagem`` option if it takes a photo, ``opcao`` for its words."""
-
-    # One callback for every row; its signature (what discord.py reads to build the options) comes from the table.
-    keyword, optional = Parameter.KEYWORD_ONLY, command.photo is PhotoUse.OPTIONAL
-    parameters = [Parameter("interaction", Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction)]
-    if command.photo is not PhotoUse.NONE:
-        kind, default = (discord.Attachment | None, None) if optional else (discord.Attachment, Parameter.empty)
-        parameters.append(Parameter("imagem", keyword, annotation=kind, default=default))
-    if command.choices:
-        parameters.append(
-            Parameter("opcao", keyword, annotation=str, default=Parameter.empty if command.argument_required else "")
-        )
-
-    async def callback(
-        interaction: discord.Interaction[PetBot], imagem: discord.Attachment | None = None, opcao: str = ""
-    ) -> None:
-        client = interaction.client
-        channel = client.channel_for(interaction)
-        private = command.private or (command.admin and not channel.is_admin)  # a refusal is for the asker only
-        await interaction.response.defer(thinking=True, ephemeral=private)
-        channel.thinking = True
-        photo = None
-        if imagem is not None:
-            guild = interaction.guild
-            upload_limit = guild.filesize_limit if guild else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
-            keep = command.name == "classificar" and imagem.size <= upload_limit  # re-attached to the answer
-            answer_id = (await interaction.original_response()).id
-            where = {"channel": interaction.channel_id or 0, "message": answer_id, "index": 0} if keep else {}
-            ref = photo_ref(**where) if keep else photo_ref(url=imagem.url)
-            channel.attachments[ref.key] = imagem
-            channel.reattach = ref.key if keep else None
-            photo = IncomingPhoto(ref, imagem.size)
-        invocation = Invocation(command.name, argument(opcao), photo)
-        await client.conversation.in_turn(channel, dispatch(client.conversation, channel, invocation))
-
-    callback.__signature__ = Signature(parameters)  # type: ignore[attr-defined]
-    if command.choices:
-        app_commands.choices(opcao=[app_commands.Choice(name=w, value=w) for w in command.choices])(callback)
-        app_commands.describe(opcao=words.OPTION_CHOICE[command.name])(callback)
-    if command.photo is not PhotoUse.NONE:
-        app_commands.describe(imagem=words.OPTION_IMAGE)(callback)
-    description = words.SLASH_DESCRIPTIONS[command.name]
-    return app_commands.Command(name=command.name, description=description, callback=callback)
 
 
 async def serve(conversation: Conversation, stop: asyncio.Event) -> None:

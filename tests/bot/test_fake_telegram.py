@@ -560,6 +560,7 @@ def test_custom_method_registration() -> None:
 
 def test_the_fake_refuses_what_the_real_api_refuses() -> None:
     """Requests outside the official Bot API get the real server's 400; objects outside its types fail the test."""
+
     async def scenario() -> None:
         fake = FakeTelegram()
         async with fake.build_bot() as bot:
@@ -577,8 +578,12 @@ def test_the_fake_refuses_what_the_real_api_refuses() -> None:
         assert fake.outbox == []
         fake.register_method(
             "getChat",
-            lambda params, files: {"id": params["chat_id"], "type": "private", "accent_color_id": 0,
-                                   "max_reaction_count": 11},
+            lambda params, files: {
+                "id": params["chat_id"],
+                "type": "private",
+                "accent_color_id": 0,
+                "max_reaction_count": 11,
+            },
         )
         async with fake.build_bot() as bot:
             await bot.get_chat(CHAT)

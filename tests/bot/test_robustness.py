@@ -117,9 +117,21 @@ def hostile_inputs(cat: bytes) -> dict[str, tuple[bytes, str | None]]:
 @pytest.mark.parametrize(
     "name",
     [
-        "corrupt jpeg", "truncated jpeg", "truncated png", "zero bytes", "text named .jpg", "pdf",
-        "png bomb 30000x30000", "heic", "huge legit jpeg", "animated gif", "animated webp", "cmyk jpeg",
-        "16-bit png", "png with transparency", "exif rotated",
+        "corrupt jpeg",
+        "truncated jpeg",
+        "truncated png",
+        "zero bytes",
+        "text named .jpg",
+        "pdf",
+        "png bomb 30000x30000",
+        "heic",
+        "huge legit jpeg",
+        "animated gif",
+        "animated webp",
+        "cmyk jpeg",
+        "16-bit png",
+        "png with transparency",
+        "exif rotated",
     ],
 )
 def test_hostile_input_gets_an_answer_or_a_friendly_text(

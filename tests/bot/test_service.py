@@ -8,6 +8,7 @@ import dataclasses
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,7 +81,7 @@ def test_an_explanation_uses_one_model_even_when_it_is_swapped_midway(
     other = engine.load_version(pinned.version)  # a distinct PetModel object standing for the new one
     real_draw = engine.draw
 
-    async def swap_then_draw(fn, *args):  # type: ignore[no-untyped-def]
+    async def swap_then_draw(fn: Any, *args: Any) -> Any:
         engine.swap(other)  # the retrain lands while the pictures are drawn
         return await real_draw(fn, *args)
 
@@ -140,4 +141,3 @@ def test_revert_after_a_promotion_goes_back(own_service: ChatService) -> None:
     own_service.engine.swap(own_service.engine.load_version(clone.name))
     assert asyncio.run(own_service.revert()) == Reverted(first)
     assert own_service.engine.model.bundle_dir.name == first and store.previous == clone.name
-

@@ -213,5 +213,3 @@ def test_a_full_disk_during_a_correction_gets_a_friendly_text_not_a_crash(
     said = chat(conversation, [str(photo), "/errou gato"])
     assert texts.TRY_AGAIN in said
     assert conversation.service.state.pending_count() == 0
-
-

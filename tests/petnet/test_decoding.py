@@ -169,7 +169,7 @@ def test_asyncio_callers_are_all_answered_and_the_loop_keeps_running(
 ) -> None:
     photos = [p.read_bytes() for p in pick_photos("val", "gatos", 6)]
 
-    async def scenario() -> tuple[list[object], int]:
+    async def scenario() -> tuple[list[PreparedImage | BaseException], int]:
         ticks = 0
         done = asyncio.Event()
 

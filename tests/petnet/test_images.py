@@ -193,7 +193,7 @@ def test_palette_with_transparency() -> None:
 def test_animated_gif_uses_first_frame() -> None:
     first, second = Image.new("RGB", (40, 40), RED), Image.new("RGB", (40, 40), BLUE)
     data = encode(first, "GIF", save_all=True, append_images=[second], duration=100, loop=0)
-    assert Image.open(io.BytesIO(data)).n_frames == 2
+    assert getattr(Image.open(io.BytesIO(data)), "n_frames", 1) == 2
     prepared = prepare_image(data)
     assert prepared.source_format == "GIF"
     assert_colour(prepared.pixels[112, 112], RED, tolerance=0)

@@ -339,8 +339,8 @@ def test_render_draws_every_kind(model: PetModel, case_photos: CasePhotos) -> No
     for kind in (PictureKind.HEATMAP, PictureKind.NETWORK, PictureKind.CURVE):
         check_sensible(render(kind, explanation))
     check_sensible(render(PictureKind.CURVE, model.card))
-    for kind in ExperimentKind:
-        check_sensible(render(PictureKind.EXPERIMENT, experiment(analysis, model, kind)))
+    for experiment_kind in ExperimentKind:
+        check_sensible(render(PictureKind.EXPERIMENT, experiment(analysis, model, experiment_kind)))
     with pytest.raises(ValueError):
         render(PictureKind.NETWORK, model.card)
     neither = explain(analyse(model, case_photos.neither), model)

@@ -119,8 +119,11 @@ def test_retrain_message_is_chat_sized_and_pickles() -> None:
         old_remembers=False,
         corrections=None,
         data=DataStory(
-            None, "no_memory", {"base": 0, "data": 50, "correction": 0},
-            {"train": LabelCounts(15, 15), "select": LabelCounts(5, 5), "eval": LabelCounts(5, 5)}, repeated=2,
+            None,
+            "no_memory",
+            {"base": 0, "data": 50, "correction": 0},
+            {"train": LabelCounts(15, 15), "select": LabelCounts(5, 5), "eval": LabelCounts(5, 5)},
+            repeated=2,
         ),
         extracted_new=50,
         timings={"total_s": 5.0},

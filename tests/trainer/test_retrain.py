@@ -369,4 +369,3 @@ def test_empty_data_folder_without_a_base_is_refused(world: World, extractor: Fe
         retrain(
             tmp_path / "nada", world.store, world.serving, cache_dir=world.cache, extractor=extractor, from_scratch=True
         )
-

@@ -215,7 +215,7 @@ def test_second_run_uses_the_cache_and_no_promote_keeps_current(
     store = ModelStore(store_root)
     assert store.current == before
     assert store.previous is None
-    assert sorted(store.versions()) == sorted([before, result.card.version])
+    assert before is not None and sorted(store.versions()) == sorted([before, result.card.version])
     assert (result.version_dir / HEAD_ONNX).exists()
     assert sorted(result.card.unreadable) == sorted(trained.result.card.unreadable)
     assert not staging_dirs(store_root)
