@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 
-from bot import texts
+from bot import memory, texts
 from bot.buttons import ButtonCodec
 from bot.config import Settings, SettingsError
 from bot.conversation import Conversation
@@ -70,10 +70,12 @@ def build_conversation(service: ChatService) -> Conversation:
 
 def _tune_memory() -> None:
     """Models and libraries loaded at start live for the whole run: keep them out of the garbage collector's
-    full scans (which stall the event loop now and then), with fewer, not longer, pauses (bench/suite.py)."""
+    full scans (which stall the event loop now and then), with fewer, not longer, pauses (bench/suite.py);
+    and fewer malloc arenas, so memory freed after a burst can be given back (bot/memory.py)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
+    memory.limit_arenas()
 
 
 def _logging(level: int) -> None:
@@ -90,6 +92,7 @@ async def _serve(conversation: Conversation, modules: list[ModuleType]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await conversation.service.reconcile()
+    trimming = asyncio.create_task(memory.trim_every(stop))
     tasks = [asyncio.create_task(module.serve(conversation, stop)) for module in modules]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -97,7 +100,7 @@ async def _serve(conversation: Conversation, modules: list[ModuleType]) -> None:
             task.result()
     finally:
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, trimming, return_exceptions=True)
         await conversation.service.close()
 
 

@@ -380,7 +380,7 @@ def model_card_markdown(card: object) -> str:
 ## O que é
 Uma rede neural pequena (MLP do scikit-learn) que decide "gato ou cachorro" a partir das
 {fx.get("dimensions", 1280)} características que a EfficientNet-Lite0 pré-treinada no ImageNet extrai de cada foto.
-A saída da rede é um número entre 0 e 1: a partir de 0,5 a resposta é **gato**, abaixo disso **cachorro**.
+A saída da rede, calibrada (veja abaixo), é um número entre 0 e 1: a partir de 0,5 a resposta é **gato**, abaixo disso **cachorro**.
 
 - Arquitetura: {describe_architecture(card.hidden_layers, card.activation)}; regularização L2 alpha={card.alpha:g}
 {_training_md(card)}

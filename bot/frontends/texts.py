@@ -27,27 +27,30 @@ HELP_INTRO = {
     ),
 }
 
-PHOTO_USAGE = {  # how a command takes its photo on each front-end
-    "telegram": "respondendo a uma foto",
-    "discord": "imagem:",
-    "terminal": "CAMINHO",
-}
-
 
 def usage(front_end: str, command: Command) -> str:
-    """'/explicar (respondendo a uma foto)', '/adicionar imagem: gato|cachorro', '/explicar [CAMINHO]'."""
+    """How to type a command on a front-end: '/explicar (respondendo a uma foto, ou sozinho)',
+    '/adicionar imagem: opcao: gato|cachorro', '/adicionar gato|cachorro CAMINHO'."""
     from bot.commands import PhotoUse
 
+    words = "|".join(command.choices)
+    if front_end == "discord":
+        words = f"opcao: {words}" if words else ""
+        photo = "imagem:" if command.photo is not PhotoUse.NONE else ""
+    elif front_end == "terminal":
+        photo = "CAMINHO" if command.photo is not PhotoUse.NONE else ""
+    else:  # Telegram: a photo is given by replying to it
+        photo = ""
+    optional_photo, optional_words = command.photo is PhotoUse.OPTIONAL, not command.argument_required
     parts = [f"/{command.name}"]
-    if command.photo is not PhotoUse.NONE:
-        photo = PHOTO_USAGE[front_end]
-        parts.append(f"[{photo}]" if command.photo is PhotoUse.OPTIONAL else photo)
-    if command.choices:
-        words = "|".join(command.choices)
-        parts.append(words if command.argument_required else f"[{words}]")
-    if front_end == "telegram" and command.photo is not PhotoUse.NONE:
-        photo_part = parts.pop(1)
-        return " ".join(parts) + f" ({photo_part.strip('[]')})"
+    if words:
+        parts.append(f"[{words}]" if optional_words else words)
+    if photo:
+        parts.append(f"[{photo}]" if optional_photo else photo)
+    if front_end == "telegram" and command.photo is PhotoUse.REQUIRED:
+        parts.append("(respondendo a uma foto)")
+    elif front_end == "telegram" and optional_photo:
+        parts.append("(respondendo a uma foto, ou sozinho para a última)")
     return " ".join(parts)
 
 
