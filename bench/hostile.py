@@ -14,7 +14,7 @@ Goal: every file answered within 2 s wall and 200 MB extra.
 --large adds big but ordinary photos (48 MP JPEG, 24 MP PNG...): what the budget must still accept.
 
 Part 2, ordinary photos: median decode latency in this thread, from the event loop through a thread
-(today's bot), and through the pool (sync, and asyncio as the bot will call it), interleaved photo
+(the old bot, before the pool), and through the pool (sync, and asyncio as the bot calls it), interleaved photo
 by photo on N shared val photos (default 200).
 """
 
@@ -197,24 +197,24 @@ def ordinary_latency(data_dir: Path, count: int) -> None:
     threads.shutdown()
     base = statistics.median(paths[PATHS[1]])
     print(f"\nordinary photos: {len(blobs)} shared val photos, one at a time, the four paths interleaved")
-    print(f"{'path':<52} {'median ms':>10} {'vs today':>9}")
+    print(f"{'path':<52} {'median ms':>10} {'vs old':>9}")
     for name, values in paths.items():
         median = statistics.median(values)
         print(f"{name:<52} {median * 1000:10.2f} {median / base:8.2f}x")
     overhead = statistics.median(p - t for p, t in zip(paths[PATHS[3]], paths[PATHS[1]], strict=True))
-    print(f"process hop for the bot (median of the per-photo differences, pool - today): {overhead * 1000:.2f} ms")
+    print(f"process hop for the bot (median of the per-photo differences, pool - old bot): {overhead * 1000:.2f} ms")
 
 
 PATHS = (
     "prepare_image called in this thread",
-    "today's bot: await run_in_executor(prepare_image)",
+    "old bot: await run_in_executor(prepare_image)",
     "DecodePool.prepare_sync",
     "the bot with the pool: await DecodePool.prepare",
 )
 
 
 def loop_stalls() -> None:
-    """Longest event-loop stall while two big photos decode at once: in threads (today) vs the pool."""
+    """Longest event-loop stall while two big photos decode at once: in threads (the old bot) vs the pool."""
     from bench.hostile_files import png_rgb_24mp
 
     photo = png_rgb_24mp()
@@ -244,7 +244,7 @@ def loop_stalls() -> None:
 
         print("\nevent-loop stall while two 24-megapixel PNGs decode at once (longest tick delay, 3 runs)")
         for name, decode in (
-            ("today: run_in_executor(prepare_image)", in_thread),
+            ("old bot: run_in_executor(prepare_image)", in_thread),
             ("DecodePool.prepare", pool.prepare),
         ):
             worst = [asyncio.run(longest_gap(decode)) for _ in range(3)]

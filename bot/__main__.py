@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import importlib
 import logging
 import signal
@@ -68,16 +67,6 @@ def build_conversation(service: ChatService) -> Conversation:
     return Conversation(service, ButtonCodec(service.state.secret("buttons")))
 
 
-def _tune_memory() -> None:
-    """Models and libraries loaded at start live for the whole run: keep them out of the garbage collector's
-    full scans (which stall the event loop now and then), with fewer, not longer, pauses (bench/suite.py);
-    and fewer malloc arenas, so memory freed after a burst can be given back (bot/memory.py)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
-    memory.limit_arenas()
-
-
 def _logging(level: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request URL, and Bot API URLs contain the token.
@@ -118,7 +107,7 @@ def _run_front_ends(settings: Settings, names: list[str]) -> int:
         print(texts.state_unusable(str(settings.state_path), str(exc)), file=sys.stderr)
         return 2
     modules = {name: importlib.import_module(FRONT_ENDS[name].module) for name in names}
-    _tune_memory()
+    memory.tune_for_serving()
     try:
         asyncio.run(_serve(conversation, list(modules.values())))
     except Exception as exc:
@@ -140,7 +129,7 @@ def _run_terminal(settings: Settings) -> int:
     except StateError as exc:
         print(texts.state_unusable(str(settings.state_path), str(exc)), file=sys.stderr)
         return 2
-    _tune_memory()
+    memory.tune_for_serving()
 
     async def chat() -> None:
         try:

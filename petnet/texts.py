@@ -72,6 +72,14 @@ def chance_pct(value: float) -> str:
     return pct(value)
 
 
+def chance_moved(before: float, after: float) -> str:
+    """How P(gato) moved, never "de mais de 99,9% para 99,9%": near a certainty, say it stayed there."""
+    for low, high, where in ((0.99, 1.0, "acima de 99%"), (0.0, 0.01, "abaixo de 1%")):
+        if low <= before <= high and low <= after <= high:
+            return f"P(gato) ficou {where}"
+    return f"P(gato) foi de {chance_pct(before)} para {chance_pct(after)}"
+
+
 def prob(value: float) -> str:
     """A probability with enough digits that it does not round to exactly 0 or 1."""
     decimals = 4
@@ -204,7 +212,7 @@ def photo_answer(analysis: Analysis, model: PetModel) -> str:
     """
     decision = analysis.decision
     index, probability = top_class(analysis.features.imagenet_logits)
-    seen = f"{imagenet_name(index)} ({pct(probability, 0)})"
+    seen = imagenet_guess(index, probability)
     if decision.label == NEITHER:
         return "\n".join(
             [
@@ -230,6 +238,15 @@ def photo_answer(analysis: Analysis, model: PetModel) -> str:
 def imagenet_name(index: int) -> str:
     """The Portuguese name of one of the 1,000 ImageNet classes the pretrained part knows."""
     return imagenet_names()[index]
+
+
+def imagenet_guess(index: int, probability: float) -> str:
+    """'gato egípcio (21%)'. A name with its own parentheses loses them, so no '(...) (12%)' pile-up:
+    'dole (cão-selvagem-asiático)' reads 'dole, cão-selvagem-asiático (12%)'."""
+    name = imagenet_name(index)
+    if name.endswith(")") and " (" in name:
+        name = name[:-1].replace(" (", ", ", 1)
+    return f"{name} ({pct(probability, 0)})"
 
 
 @functools.cache

@@ -17,9 +17,10 @@ from petnet.explain import Case, Experiment, ExperimentKind, Explanation, Resize
 from petnet.labels import NEITHER
 from petnet.texts import (
     LABEL_WORDS,
+    chance_moved,
     chance_pct,
     confidence_pct,
-    imagenet_name,
+    imagenet_guess,
     integer,
     num,
     pct,
@@ -92,7 +93,7 @@ def _upper(label: str) -> str:
 
 def _first_guess(ex: Explanation) -> str:
     index, probability = ex.imagenet_top[0]
-    return f"{imagenet_name(index)} ({pct(probability, 0)})"
+    return imagenet_guess(index, probability)
 
 
 # --- posts ---------------------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ def _pixels(ex: Explanation, plan: Sequence[Section]) -> str:
 def _pretrained(ex: Explanation, plan: Sequence[Section]) -> str:
     frozen = " Meu treino não mexeu nela." if ex.training.backbone_frozen else ""
     if ex.case is Case.NEITHER:
-        guesses = "; ".join(f"{imagenet_name(i)} ({pct(p, 0)})" for i, p in ex.imagenet_top)
+        guesses = "; ".join(imagenet_guess(i, p) for i, p in ex.imagenet_top)
         seen = f" Os palpites dela para esta foto: {guesses}."
     else:
         seen = f" Para ela, esta foto parece {_first_guess(ex)}."
@@ -459,8 +460,8 @@ def experiment_post(result: Experiment) -> ThreadPost:
         else f"a resposta virou {result.label_after}!"
     )
     text = (
-        f"🧪 {action} e z {moved} de {before} para {after}: P(gato) foi de {chance_pct(result.p_cat_before)} "
-        f"para {chance_pct(result.p_cat_after)}, e {verdict} Tapar aqui é trocar, nos 7×7 quadradinhos de "
+        f"🧪 {action} e z {moved} de {before} para {after}: {chance_moved(result.p_cat_before, result.p_cat_after)}, "
+        f"e {verdict} Tapar aqui é trocar, nos 7×7 quadradinhos de "
         "características, os números desses quadradinhos pelos da foto média do treino e rodar a MLP de verdade "
         "de novo; a foto em pixels não mudou. As cores são o novo mapa."
     )

@@ -30,7 +30,9 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, gato_cache_dir: Path) -
     monkeypatch.setenv("GATO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("GATO_CACHE_DIR", str(gato_cache_dir))
     monkeypatch.setenv("GATO_ENV_FILE", "")  # never a developer's .env
-    monkeypatch.setattr(bot_main, "_tune_memory", lambda: None)  # gc.freeze is for the real process, not pytest's
+    monkeypatch.setattr(
+        bot_main.memory, "tune_for_serving", lambda: None
+    )  # gc.freeze is for the real process, not pytest's
     yield monkeypatch
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -92,12 +94,45 @@ def test_symlink_loop(tmp_path: Path) -> None:
     assert problem_of(loop) is PhotoFileProblem.BAD_PATH
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_unreadable_file(tmp_path: Path) -> None:
-    secret = tmp_path / "segredo.jpg"
-    secret.write_bytes(b"x")
-    secret.chmod(0)
-    assert problem_of(secret) is PhotoFileProblem.UNREADABLE
+def _problem_as_nobody(path: Path) -> str:
+    """Root reads any file: the check runs in a forked child that dropped to the user nobody."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        answer = "none"
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            read_photo_file(path, 100)
+        except PhotoFileError as error:
+            answer = error.problem.name
+        except BaseException as error:  # reported to the parent, whatever it is
+            answer = f"{type(error).__name__}: {error}"
+        finally:
+            os.write(writer, answer.encode())
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as answer_pipe:
+        answer = answer_pipe.read().decode()
+    os.waitpid(pid, 0)
+    return answer
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file permissions and users are POSIX")
+def test_unreadable_file() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="gato-unreadable-"))
+    try:
+        folder.chmod(0o755)  # anyone may look inside, no one but root may read the file
+        secret = folder / "segredo.jpg"
+        secret.write_bytes(b"x")
+        secret.chmod(0)
+        if os.geteuid() == 0:
+            assert _problem_as_nobody(secret) == PhotoFileProblem.UNREADABLE.name
+        else:
+            assert problem_of(secret) is PhotoFileProblem.UNREADABLE
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_every_problem_has_portuguese_words() -> None:

@@ -24,7 +24,7 @@ from petnet.explain import Case, ExperimentKind, ExperimentUnavailable, Explanat
 from petnet.images import prepare_image
 from petnet.labels import NEITHER
 from petnet.model import PetModel
-from petnet.texts import photo_answer
+from petnet.texts import chance_moved, imagenet_guess, imagenet_names, photo_answer
 from petnet.thread import (
     EXPERIMENT_BUTTONS,
     MAX_POST_CHARS,
@@ -409,6 +409,26 @@ def test_experiments_rerun_the_real_network(explained_model: PetModel, told: dic
         assert "a foto em pixels não mudou" in post.text  # honest: features changed, not pixels
     with pytest.raises(ExperimentUnavailable):
         experiment(told["nenhum"].explanation.analysis, explained_model, ExperimentKind.COVER)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "said"),
+    [
+        (0.99999, 0.9992, "P(gato) ficou acima de 99%"),  # never "de mais de 99,9% para 99,9%"
+        (0.00001, 0.004, "P(gato) ficou abaixo de 1%"),
+        (0.9999, 0.42, "P(gato) foi de mais de 99,9% para 42,0%"),
+        (0.98, 0.995, "P(gato) foi de 98,0% para 99,5%"),
+    ],
+)
+def test_experiment_says_how_the_chance_moved_without_a_false_contrast(before: float, after: float, said: str) -> None:
+    assert chance_moved(before, after) == said
+
+
+def test_imagenet_guesses_never_pile_up_parentheses() -> None:
+    names = imagenet_names()
+    assert imagenet_guess(names.index("dole (cão-selvagem-asiático)"), 0.12) == "dole, cão-selvagem-asiático (12%)"
+    assert imagenet_guess(names.index("gato egípcio"), 0.21) == "gato egípcio (21%)"
+    assert not [i for i in range(len(names)) if ") (" in imagenet_guess(i, 0.5)]
 
 
 def test_short_answer_gives_a_reason_that_differs_between_photos(
