@@ -229,8 +229,10 @@ def _check_tiff(data: bytes) -> None:
         return  # truncated: Pillow will say what is wrong
     if entries > MAX_TIFF_TAGS:
         raise _malformed(f"TIFF: {entries} tags")
+    table = data[first : first + entries * size]
+    table = table[: len(table) - len(table) % size]  # a directory cut short: check the whole entries
     values = 0
-    for tag, kind, count in struct.iter_unpack(entry_format, data[first : first + entries * size]):
+    for tag, kind, count in struct.iter_unpack(entry_format, table):
         if tag in _TIFF_BLOCK_TAGS and count > MAX_TIFF_BLOCKS:
             raise _malformed(f"TIFF: {count} strips or tiles")
         if kind not in _TIFF_BYTE_TYPES:
