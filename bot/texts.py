@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.channel import FetchFailure, FetchProblem
+from petnet.explain import training_facts
 from petnet.images import ImageProblem
 from petnet.texts import (
     LABEL_EMOJI,
@@ -200,10 +201,18 @@ def model_summary(summary: ModelSummary) -> str:
         f"Aprendi com {integer(card.train_counts.gato)} fotos de gatos e {integer(card.train_counts.cachorro)} de "
         f"cachorros ({integer(card.epochs)} épocas).",
         f"Rede: EfficientNet-Lite0 pré-treinada + MLP com {describe_architecture(card.hidden_layers, card.activation)}.",
-        f"Acurácia em {integer(card.val.n)} fotos de validação: {pct(card.val.accuracy, 1)} "
-        f"(gatos {pct(card.val.accuracy_gato, 1)}, cachorros {pct(card.val.accuracy_cachorro, 1)}).",
-        f"Treinado em {card.created_at[:10]}.",
+        f"Acurácia em {integer(card.val.n)} fotos de validação (as que escolheram e calibraram o modelo): "
+        f"{pct(card.val.accuracy, 1)} (gatos {pct(card.val.accuracy_gato, 1)}, cachorros "
+        f"{pct(card.val.accuracy_cachorro, 1)}).",
     ]
+    held_out = training_facts(card).held_out
+    if held_out is not None:
+        photos, right = held_out
+        lines.append(
+            f"Na prova, {integer(photos)} fotos que não usei para nada disso (gatos, cachorros e outras coisas): "
+            f"{pct(right / photos, 1)} de respostas certas."
+        )
+    lines.append(f"Treinado em {card.created_at[:10]}.")
     if summary.pending_corrections is not None:
         lines.append(f"Correções esperando revisão: {integer(summary.pending_corrections)}.")
     if summary.fallback_note is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot import texts
 from bot.channel import PhotoRef
 from bot.engine import Engine
 from bot.retrain import Retrained
@@ -27,6 +28,7 @@ from bot.service import (
 )
 from petnet.explain import ExperimentKind, explain
 from petnet.images import ImageProblem, prepare_image
+from petnet.texts import pct
 from petnet.thread import thread_posts
 from tests.bot.conftest import Photos, run
 from tests.conftest import linked_training_data
@@ -141,3 +143,14 @@ def test_revert_after_a_promotion_goes_back(own_service: ChatService) -> None:
     own_service.engine.swap(own_service.engine.load_version(clone.name))
     assert asyncio.run(own_service.revert()) == Reverted(first)
     assert own_service.engine.model.bundle_dir.name == first and store.previous == clone.name
+
+
+def test_the_model_summary_gives_the_proof_figure_the_thread_gives(service: ChatService) -> None:
+    """/modelo and the thread's training post name the same held-out figure, never only the validation one."""
+    summary = asyncio.run(service.model_summary())
+    gate = summary.model.card.gate
+    assert gate is not None  # the packaged model was promoted by the gate
+    total = next(answer for answer in gate.answers if answer.label == "total")
+    text = texts.model_summary(summary)
+    assert f"Na prova, {total.n} fotos" in text
+    assert pct(total.new_right / total.n, 1) in text
