@@ -4,9 +4,10 @@ Finds the photos the way tests/petnet/conftest.py does (a confident cat and dog,
 mistake with the user's correction, a photo of other/ answered "nenhum") and prints each short answer
 and thread with its post count and lengths. The shared photos may not be re-published, so every
 picture written into docs/ comes from ``docs/chelsea.png`` (Chelsea the cat, CC0, by Stéfan van der
-Walt, from scikit-image's sample data): the doubtful case is the square piece of Chelsea the network
-is least sure about (its thread is printed too), with its heatmap, the network with the neuron the
-thread writes out, the learning curve, and an "E se...?" result on the whole photo.
+Walt, from scikit-image's sample data): the square piece of Chelsea the network is least sure about
+gives the heatmap, the network with the neuron the thread writes out and the learning curve, and the
+whole photo an "E se...?" result. The doubtful thread itself is the least sure validation photo
+answered right (its words and numbers only).
 
 A model version trained before baseline.npz existed gets its baseline computed here, the way the
 trainer computes it (the mean feature map of all its training photos); it is said in the output.
@@ -34,7 +35,7 @@ from petnet.images import prepare_image
 from petnet.labels import NEITHER
 from petnet.model import PACKAGED_MODELS, PetModel, load_current
 from petnet.pictures import render
-from petnet.texts import photo_answer
+from petnet.texts import HEATMAP_SUM, num, photo_answer, sum_decimals
 from petnet.thread import PictureKind, experiment_post, thread_posts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,12 +82,14 @@ def find_cases(model: PetModel, root: Path) -> dict[str, tuple[Path, str | None]
     pets = [r for r in rows if r[2].label != NEITHER]
     sure = [r for r in pets if r[2].label == r[1] and not r[2].in_doubt]
     wrong = min((r for r in pets if r[2].label != r[1]), key=lambda r: r[2].confidence)
+    doubtful = min((r for r in pets if r[2].label == r[1]), key=lambda r: r[2].confidence)
     others = photos(root / "other")[:40]
     _, pooled, logits = extract(model, others)
     neither = next(p for p, d in zip(others, model.decide(pooled, logits), strict=True) if d.label == NEITHER)
     return {
         "confiante (gato)": (next(r[0] for r in sure if r[1] == "gato"), None),
         "confiante (cachorro)": (next(r[0] for r in sure if r[1] == "cachorro"), None),
+        "em dúvida": (doubtful[0], None),
         "errado, depois da correção": (wrong[0], wrong[1]),
         "nenhum": (neither, None),
     }
@@ -143,7 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     docs.mkdir(parents=True, exist_ok=True)
     found = find_cases(model, root)
     cases = {case: (path.name, path.read_bytes(), corrected) for case, (path, corrected) in found.items()}
-    cases["em dúvida"] = ("um pedaço quadrado de docs/chelsea.png", doubtful_piece(model), None)
     for case, (name, data, corrected) in cases.items():
         analysis = model.analyze(prepare_image(data))
         explanation = explain(analysis, model, corrected)
@@ -156,10 +158,16 @@ def main(argv: list[str] | None = None) -> int:
         for post in posts:
             picture = f" [figura: {post.picture.value}]" if post.picture else ""
             print(f"{post.text}{picture}\n")
-        if case == "em dúvida":
-            (docs / "heatmap-em-duvida.png").write_bytes(small_png(render(PictureKind.HEATMAP, explanation), 336))
-            (docs / "rede-neuronio-marcado.png").write_bytes(small_png(render(PictureKind.NETWORK, explanation), 900))
-            (docs / "curva-de-aprendizado.png").write_bytes(small_png(render(PictureKind.CURVE, explanation), 800))
+    piece = model.analyze(prepare_image(doubtful_piece(model)))  # the pictures: the shared photos stay private
+    explanation = explain(piece, model)
+    title = "### As figuras: o pedaço de docs/chelsea.png de que a rede tem menos certeza"
+    at = explanation.attribution
+    d = sum_decimals(at.baseline_z, at.total, at.z) if at else 2
+    legend = HEATMAP_SUM.format(total=num(at.total, d), z=num(at.z, d), baseline=num(at.baseline_z, d)) if at else "-"
+    print(f"{title}\n\n{photo_answer(piece, model)}\n\nlegenda do mapa: {legend}\n")
+    (docs / "heatmap-em-duvida.png").write_bytes(small_png(render(PictureKind.HEATMAP, explanation), 336))
+    (docs / "rede-neuronio-marcado.png").write_bytes(small_png(render(PictureKind.NETWORK, explanation), 900))
+    (docs / "curva-de-aprendizado.png").write_bytes(small_png(render(PictureKind.CURVE, explanation), 800))
     chelsea = model.analyze(prepare_image(CHELSEA.read_bytes()))
     result = experiment(chelsea, model, ExperimentKind.COVER)
     print(f"### E se...? (docs/chelsea.png inteira)\n\n{experiment_post(result).text} [figura: experiment]\n")

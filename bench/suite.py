@@ -7,6 +7,7 @@ Runs, one after the other (never in parallel, so they do not disturb each other)
   bench/fairness.py         one chat floods 300 photos: another chat's answer, flooded vs idle
   bench/hostile.py          hostile files: each answered within 2 s and 200 MB, ordinary photos' decode cost
   bench/teacher.py          the teacher's six 25+25 retrains: accuracy on a fixed set, the gate, the time
+  bench/shapes.py           which MLP shape the trainer fits: (256,), (128, 64), (128,), logistic, 3 seeds
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("pipeline.py", "heatmap_overhead.py", "load.py", "fairness.py", "hostile.py", "teacher.py")
+PARTS = ("pipeline.py", "heatmap_overhead.py", "load.py", "fairness.py", "hostile.py", "teacher.py", "shapes.py")
 
 
 def main() -> int:

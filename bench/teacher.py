@@ -143,8 +143,7 @@ def seed_store(store: Path) -> Path:
 
 
 def accuracy_cells(said: np.ndarray, labels: np.ndarray) -> str:
-    from petnet.labels import CAT, DOG
-    from trainer.memory import NEITHER_CODE
+    from petnet.labels import CAT, DOG, NEITHER_CODE
 
     cells = [f"{100 * np.mean(said == labels):6.2f}"]
     for code in (CAT, DOG, NEITHER_CODE):
@@ -165,11 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {val_dir} or {other_dir} not found (see /work/shared/data/README.md)")
         return 0
 
-    from petnet.labels import CAT, DOG
+    from petnet.labels import CAT, DOG, NEITHER_CODE
     from petnet.model import PACKAGED_MODELS
     from petnet.store import ModelStore
     from trainer.gate import paired_interval
-    from trainer.memory import NEITHER_CODE
 
     print("gato ou cachorro? the teacher's retrains (issue 14)")
     print(f"  command   (cd {Path.cwd()} && {' '.join(sys.orig_argv)})")

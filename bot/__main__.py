@@ -21,6 +21,7 @@ from bot import memory, texts
 from bot.buttons import ButtonCodec
 from bot.config import Settings, SettingsError
 from bot.conversation import Conversation
+from bot.frontends.texts import CLI_HELP, cli_help
 from bot.redaction import redact_secrets
 from bot.service import ChatService
 from bot.state import StateError
@@ -144,35 +145,40 @@ def _run_terminal(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=texts.CLI_HELP["bot"])
+    parser = argparse.ArgumentParser(prog="python -m bot", description=CLI_HELP["bot"])
     sub = parser.add_subparsers(dest="command")
-    classify = sub.add_parser("classificar", help=texts.CLI_HELP["bot.classificar"])
+    classify = sub.add_parser("classificar", help=CLI_HELP["bot.classificar"])
     classify.add_argument("files", nargs="+", metavar="ARQUIVO")
-    classify.add_argument("--json", action="store_true", help=texts.CLI_HELP["bot.json"])
-    sub.add_parser("local", help=texts.CLI_HELP["bot.local"])
-    for name in FRONT_ENDS:
-        sub.add_parser(name, help=texts.CLI_HELP[f"bot.{name}"])
-    sub.add_parser("both", help=texts.CLI_HELP["bot.both"])
+    classify.add_argument("--json", action="store_true", help=CLI_HELP["bot.json"])
+    sub.add_parser("local", help=CLI_HELP["bot.local"])
+    for name, front_end in FRONT_ENDS.items():
+        sub.add_parser(name, help=cli_help(name, front_end.token_name))
+    sub.add_parser("both", help=CLI_HELP["bot.both"])
     args = parser.parse_args(argv)
 
-    if args.command == "classificar":
-        from bot.cli_classify import classify_files
-        from petnet.features import FeatureExtractor
-        from petnet.head import HeadModelError
-        from petnet.model import PACKAGED_MODELS, load_current
-
-        _logging(logging.WARNING)
-        try:
-            model = load_current(PACKAGED_MODELS, FeatureExtractor())
-        except HeadModelError:
-            print(texts.CLI_NO_MODEL, file=sys.stderr)
-            return 2
-        return classify_files(model, args.files, args.json)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(texts.settings_invalid(str(exc)), file=sys.stderr)
         return 2
+    if args.command == "classificar":
+        from bot.cli_classify import classify_files
+        from petnet.backbone import ensure_backbone
+        from petnet.features import FeatureExtractor
+        from petnet.head import HeadModelError
+        from petnet.model import PACKAGED_MODELS, load_serving
+        from petnet.store import ModelStore
+
+        _logging(logging.WARNING)
+        # The bot's model (GATO_MODELS_DIR) with the bot's fallbacks, so the answers are the chat's; before the
+        # bot ever ran, the packaged model it would start with.
+        store = settings.models_dir if not ModelStore(settings.models_dir).is_new() else PACKAGED_MODELS
+        try:
+            model = load_serving(store, FeatureExtractor(ensure_backbone(settings.cache_dir))).model
+        except HeadModelError:
+            print(texts.CLI_NO_MODEL, file=sys.stderr)
+            return 2
+        return classify_files(model, args.files, args.json)
     if args.command == "local":
         return _run_terminal(settings)
     if args.command in FRONT_ENDS:

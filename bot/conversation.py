@@ -16,6 +16,7 @@ from typing import Any
 from bot import texts
 from bot.buttons import Action, ButtonCodec, ButtonData
 from bot.channel import Button, Channel, FetchFailure, IncomingPhoto, Keyboard, PhotoRef, Picture, Priority, Sent
+from bot.config import Settings
 from bot.fairness import ChatTurns
 from bot.service import (
     Added,
@@ -54,6 +55,11 @@ class Conversation:
         self.codec = codec
         self.turns = turns or ChatTurns(service.settings.chat_queue, service.settings.max_running)
         self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def settings(self) -> Settings:
+        """What front-ends may read (limits, tokens, group mode): they never reach into the service."""
+        return self.service.settings
 
     # --- plain messages ----------------------------------------------------------------------------
 
@@ -106,7 +112,7 @@ class Conversation:
 
     async def classify_command(self, channel: Channel, invocation: Invocation) -> None:
         if invocation.photo is None:
-            await channel.send(texts.CLASSIFY_USAGE, reply_to=invocation.message)
+            await channel.send(texts.usage_reply(channel.front_end, invocation.name), reply_to=invocation.message)
             return
         await self.photo(channel, invocation.photo)
 
@@ -204,7 +210,7 @@ class Conversation:
 
     async def add(self, channel: Channel, invocation: Invocation) -> None:
         if invocation.photo is None or not invocation.argument:
-            await channel.send(texts.ADD_USAGE, reply_to=invocation.message)
+            await channel.send(texts.usage_reply(channel.front_end, invocation.name), reply_to=invocation.message)
             return
         data = await channel.fetch(invocation.photo)
         if isinstance(data, FetchFailure):

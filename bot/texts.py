@@ -62,7 +62,6 @@ NO_EXPERIMENT = (
     'Para esta foto não dá para fazer o "E se...?": ele precisa de uma foto que eu respondi como gato ou cachorro '
     "e de um modelo que guarda a sua foto média (os treinados antes disso não guardam)."
 )
-CLASSIFY_USAGE = "Use /classificar junto com uma foto (respondendo a ela ou anexando a imagem)."
 
 
 def file_too_big(size_bytes: int, limit_bytes: int) -> str:
@@ -132,7 +131,7 @@ RETRAIN_RUNNING = "Já tem um treino em andamento. Eu aviso quando terminar!"
 RETRAIN_STARTED = "🏋️ Treino começando…"
 RETRAIN_FORCE_HINT = "Para usar o novo mesmo assim: /retreinar forcar"
 NOTHING_TO_REVERT = "Não há um modelo anterior para voltar."
-ADD_USAGE = "Use junto com uma foto: /adicionar gato ou /adicionar cachorro"
+ADD_LABEL = "Diga o que a foto é: /adicionar gato ou /adicionar cachorro."
 RETRAIN_STAGE_NAMES = {
     "start": "preparando",
     "scan": "verificando fotos",
@@ -184,7 +183,8 @@ def reverted(version: str) -> str:
 
 
 def photo_added(label: str, total: int) -> str:
-    return f"📥 Foto guardada como {label}. Agora a pasta de {label}s tem {integer(total)} fotos. Use /retreinar quando quiser."
+    photos = "1 foto" if total == 1 else f"{integer(total)} fotos"
+    return f"📥 Foto guardada como {label}. Agora a pasta de {label}s tem {photos}. Use /retreinar quando quiser."
 
 
 FALLBACK_NOTES = {
@@ -240,7 +240,7 @@ def refusal(result: Refusal) -> str:
         Reason.NOTHING_TO_REVIEW: NOTHING_TO_REVIEW,
         Reason.RETRAIN_RUNNING: RETRAIN_RUNNING,
         Reason.NOTHING_TO_REVERT: NOTHING_TO_REVERT,
-        Reason.ADD_USAGE: ADD_USAGE,
+        Reason.ADD_USAGE: ADD_LABEL,
         Reason.DATA_FOLDER: DATA_FOLDER,
         Reason.NO_EXPERIMENT: NO_EXPERIMENT,
     }[result.reason]
@@ -262,14 +262,22 @@ COMMAND_HELP = {
 ADMIN_HEADER = "Comandos de administração:"
 
 
+def usage_reply(front_end: str, command: str) -> str:
+    """A command given without what it needs: how to type it on this front-end (a path, an option, a reply)."""
+    from bot.commands import BY_NAME
+    from bot.frontends.texts import usage
+
+    return f"Use assim: {usage(front_end, BY_NAME[command])}"
+
+
 def help_text(front_end: str, is_admin: bool, commands: Sequence[Command]) -> str:
     """The help of one front-end: its own intro, then exactly the commands it answers (admin ones for admins)."""
-    from bot.frontends.texts import HELP_INTRO, usage
+    from bot.frontends.texts import help_intro, usage
 
     def lines(admin: bool) -> list[str]:
         return [f"• {usage(front_end, c)}: {c.help}" for c in commands if c.admin == admin]
 
-    parts = [HELP_INTRO[front_end], "\n".join(lines(False))]
+    parts = [help_intro(front_end), "\n".join(lines(False))]
     if is_admin:
         parts.append(ADMIN_HEADER + "\n" + "\n".join(lines(True)))
     return "\n\n".join(parts)
@@ -296,14 +304,3 @@ def state_unusable(path: str, detail: str) -> str:
         "Se outro bot estiver usando esse arquivo, pare-o; se estiver corrompido, guarde uma cópia e "
         "aponte GATO_STATE para um arquivo novo."
     )
-
-
-CLI_HELP = {
-    "bot": "Bot 'gato ou cachorro?'.",
-    "bot.classificar": "classifica fotos do disco",
-    "bot.json": "uma linha JSON por foto",
-    "bot.local": "chat local no terminal (sem internet)",
-    "bot.telegram": "bot do Telegram (precisa de TELEGRAM_TOKEN)",
-    "bot.discord": "bot do Discord (precisa de DISCORD_TOKEN)",
-    "bot.both": "os bots do Telegram e do Discord juntos, com um só modelo (precisa dos dois tokens)",
-}

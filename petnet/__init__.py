@@ -1,4 +1,4 @@
 """The pure core of "gato ou cachorro?": images, networks, explanations and pt-BR texts.
 
-Nothing in this package knows about Telegram, Discord or the terminal.
+Nothing in this package knows about any chat platform or front-end.
 """

@@ -9,6 +9,8 @@ DOG = 0
 CAT = 1
 CLASS_NAMES = {DOG: "cachorro", CAT: "gato"}  # the JSON/CLI label of each class
 NEITHER = "nenhum"  # the CLI label for photos that are neither (see the "neither" detector)
+NEITHER_CODE = 2  # the code of the third answer, for arrays of answers (stored features, the retrain gate)
+ANSWER_NAMES = {**CLASS_NAMES, NEITHER_CODE: NEITHER}
 
 # Folder names the trainer accepts for each class (compared case-insensitively).
 FOLDER_ALIASES = {

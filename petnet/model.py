@@ -15,7 +15,7 @@ from petnet.card import ModelCard
 from petnet.features import FeatureExtractor, Features
 from petnet.head import Calibration, Head, HeadModelError, HeadTrace, HeadWeights
 from petnet.images import PreparedImage
-from petnet.labels import CAT, CLASS_NAMES, DOG, NEITHER
+from petnet.labels import ANSWER_NAMES, CAT, CLASS_NAMES, DOG, NEITHER, NEITHER_CODE
 from petnet.neither import pet_mass
 from petnet.store import ModelStore, PointerError, StoreError
 
@@ -31,6 +31,13 @@ CHECKED_FILES = (HEAD_ONNX, HEAD_WEIGHTS)
 OPTIONAL_FILES = (HEAD_INITIAL, BASELINE_FILE, TRAINING_FEATURES)  # versions trained before they existed lack them
 
 PACKAGED_MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def answer_codes(p_cat: np.ndarray, pet_mass: np.ndarray, neither_threshold: float) -> np.ndarray:
+    """The final answer's rule, written once: gato from P(gato) = 0.5 up, cachorro below, and nenhum when
+    the ImageNet cat+dog mass is under the threshold, whatever P(gato) says. (N,) int8 codes."""
+    said = np.where(np.asarray(p_cat) >= 0.5, CAT, DOG)
+    return np.where(np.asarray(pet_mass) < neither_threshold, NEITHER_CODE, said).astype(np.int8)
 
 
 @dataclass(frozen=True)
@@ -118,17 +125,19 @@ class PetModel:
         p_cat = np.asarray(self.calibration(logits), np.float64).reshape(-1)
         raw = 1.0 / (1.0 + np.exp(-logits))
         masses = pet_mass(imagenet_logits).reshape(-1) if imagenet_logits is not None else np.ones(len(p_cat))
-        decisions = []
-        for p, z, r, mass in zip(p_cat, logits, raw, masses, strict=True):
-            label = CLASS_NAMES[CAT] if p >= 0.5 else CLASS_NAMES[DOG]
-            if mass < self.neither_threshold:
-                label = NEITHER
-            decisions.append(
-                Decision(
-                    label, float(p), float(z), float(r), float(mass), self.card.doubt_below, self.neither_threshold
-                )
+        codes = answer_codes(p_cat, masses, self.neither_threshold)
+        return [
+            Decision(
+                ANSWER_NAMES[int(code)],
+                float(p),
+                float(z),
+                float(r),
+                float(m),
+                self.card.doubt_below,
+                self.neither_threshold,
             )
-        return decisions
+            for code, p, z, r, m in zip(codes, p_cat, logits, raw, masses, strict=True)
+        ]
 
     def analyze(self, image: PreparedImage) -> Analysis:
         features = self.extractor.extract(image.tensor)

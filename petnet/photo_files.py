@@ -38,11 +38,11 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY
 def read_photo_file(path: str | bytes | os.PathLike[str], limit: int) -> bytes:
     """The bytes of the regular file at ``path``, at most ``limit`` of them; raises :class:`PhotoFileError`.
 
-    For the ``classificar`` command and the terminal chat, where a person types or drags a path:
-    pass the bot's download limit (``bot.config.TELEGRAM_DOWNLOAD_LIMIT``) so a file read from
-    disk costs no more than a photo sent by chat. Special files (``/dev/zero``, FIFOs, sockets,
-    folders) are refused without being read, a FIFO never blocks, and a file that is, or grows,
-    bigger than ``limit`` is refused after reading at most ``limit + 1`` bytes.
+    For a person who types or drags a path (the command line, a local chat): pass the limit the
+    chats use for downloads, so a file read from disk costs no more than a photo sent by chat.
+    Special files (``/dev/zero``, FIFOs, sockets, folders) are refused without being read, a FIFO
+    never blocks, and a file that is, or grows, bigger than ``limit`` is refused after reading at
+    most ``limit + 1`` bytes.
     """
     try:
         name = os.fsdecode(path)

@@ -1,6 +1,6 @@
 """The explanation pictures: where the network looked, its neurons for this photo, and how it learned.
 
-Pure functions from numbers to PNG bytes made in memory (no Telegram, no files, no pyplot global
+Pure functions from numbers to PNG bytes made in memory (no chat platform, no files, no pyplot global
 state), so the bot can send them and a test can decode them and check what they show.
 
 * :func:`heatmap_png` is on the answer's hot path, so it uses Pillow and numpy only, blends at the
@@ -55,6 +55,7 @@ from petnet.texts import (  # the words drawn inside the pictures live with all 
     HEATMAP_SUM,
     HEATMAP_TITLE,
     HEATMAP_TOWARDS_WORDS,
+    LABEL_WORDS,
     NETWORK_ANSWER,
     NETWORK_ANSWER_OTHER,
     NETWORK_GAUGE_HIGH,
@@ -81,9 +82,7 @@ from petnet.texts import (  # the words drawn inside the pictures live with all 
     NETWORK_TITLE,
     confidence_pct,
     num,
-)
-from petnet.texts import (
-    PICTURE_LABEL_WORDS as LABEL_WORDS,
+    sum_decimals,
 )
 from petnet.thread import PictureKind
 
@@ -119,7 +118,7 @@ CURVE_HEIGHT = 680
 
 
 def label_word(label: str) -> str:
-    return LABEL_WORDS.get(label, label.upper())
+    return LABEL_WORDS.get(label, label).upper()
 
 
 def label_rgb(label: str) -> RGB:
@@ -938,7 +937,8 @@ def training_curve_png(loss: list[float], val_accuracy: list[float], first_epoch
 
 
 def _heatmap_lines(total: float, z: float, baseline_z: float) -> list[tuple[str, RGB]]:
-    return [(HEATMAP_SUM.format(total=num(total), z=num(z), baseline=num(baseline_z)), INK_RGB)]
+    d = sum_decimals(baseline_z, total, z)
+    return [(HEATMAP_SUM.format(total=num(total, d), z=num(z, d), baseline=num(baseline_z, d)), INK_RGB)]
 
 
 def curve_picture(card: ModelCard) -> bytes:

@@ -1,6 +1,6 @@
 """Everything a person reads, in Brazilian Portuguese, in one place to review and translate.
 
-Functions take plain numbers and strings (never Telegram or Discord objects) and return text.
+Functions take plain numbers and strings (never a chat platform's objects) and return text.
 Numbers are written the Brazilian way: decimal comma, thousands with a dot.
 """
 
@@ -41,6 +41,16 @@ def confidence_pct(value: float) -> str:
     if value > 0.999:
         return "mais de 99,9%"
     return pct(value)
+
+
+def sum_decimals(start: float, added: float, result: float) -> int:
+    """Decimals at which the rounded numbers still add up (start + added = result) for a person checking: 2, else
+    more. 0,03 + 0,05 = 0,09 would look wrong; 0,032 + 0,054 = 0,086 does not."""
+    for decimals in (2, 3, 4):
+        shown = [round(float(f"{value:.{decimals}f}") * 10**decimals) for value in (start, added, result)]
+        if shown[0] + shown[1] == shown[2]:  # in whole units of the last decimal shown, as a person adds them
+            return decimals
+    return 5
 
 
 def signed(value: float, decimals: int = 2) -> str:
@@ -217,7 +227,7 @@ def photo_answer(analysis: Analysis, model: PetModel) -> str:
         return "\n".join(
             [
                 verdict(decision.label, decision.confidence),
-                f"A parte pré-treinada da rede, que conhece 1.000 tipos de coisas, acha que parece: {seen}.",
+                f"O palpite da parte pré-treinada da rede, que conhece 1.000 tipos de coisas: {seen}.",
                 f"Por quê? Ela deu só {pct(decision.pet_mass)} de chance somando todas as raças de gatos e "
                 f"cachorros que conhece; abaixo de {pct(decision.neither_threshold)} eu não digo gato nem cachorro.",
             ]
@@ -230,7 +240,7 @@ def photo_answer(analysis: Analysis, model: PetModel) -> str:
             f"{confidence_bar(decision.confidence)} {confidence_pct(decision.confidence)} de confiança",
             f"Por quê? A soma final da minha rede deu z = {num(decision.logit)}. A fronteira fica em z = "
             f"{num(border)} (acima, gato; abaixo, cachorro), e esta foto ficou "
-            f"{distance_words(abs(decision.logit - border))}. E a parte pré-treinada da rede acha que parece: {seen}.",
+            f"{distance_words(abs(decision.logit - border))}. E o palpite da parte pré-treinada da rede: {seen}.",
         ]
     )
 
@@ -289,7 +299,6 @@ HEATMAP_FRAME_NOTE = "moldura: o pedaço que mais empurrou"
 EXPERIMENT_TITLES = {"cover": "E se eu tapar?", "keep": "E se ficar só ele?"}
 EXPERIMENT_Z = "z: {before} → {after}"
 EXPERIMENT_COVERED_NOTE = "cinza: tapado com a foto média"
-PICTURE_LABEL_WORDS = {"gato": "GATO", "cachorro": "CACHORRO", "nenhum": "NEM GATO NEM CACHORRO"}
 
 NETWORK_TITLE = "Os neurônios desta foto"
 NETWORK_ANSWER = "A rede respondeu {label} ({confidence} de confiança, já calibrada)"

@@ -27,6 +27,7 @@ from petnet.texts import (
     people_prob,
     signed,
     subscript,
+    sum_decimals,
 )
 
 MAX_POSTS = 12
@@ -139,9 +140,10 @@ def _pixels(ex: Explanation, plan: Sequence[Section]) -> str:
         Resize.ENLARGED: f"ampliei para {size}×{size}",
         Resize.KEPT: f"já tinha {size}×{size}",
     }[ex.resize]
+    cut = "já era quadrada" if ex.square_side == width == height else f"cortei o maior quadrado do meio ({side}×{side})"
     return (
-        f"📷 Primeiro, a foto virou números. Ela tinha {integer(width)}×{integer(height)} pixels; cortei o maior "
-        f"quadrado do meio ({side}×{side}) e {resized}. Cada pixel tem 3 números (vermelho, verde e azul): "
+        f"📷 Primeiro, a foto virou números. Ela tinha {integer(width)}×{integer(height)} pixels; {cut} e "
+        f"{resized}. Cada pixel tem 3 números (vermelho, verde e azul): "
         f"são {integer(ex.n_input_numbers)} números na entrada."
     )
 
@@ -149,10 +151,11 @@ def _pixels(ex: Explanation, plan: Sequence[Section]) -> str:
 def _pretrained(ex: Explanation, plan: Sequence[Section]) -> str:
     frozen = " Meu treino não mexeu nela." if ex.training.backbone_frozen else ""
     if ex.case is Case.NEITHER:
-        guesses = "; ".join(imagenet_guess(i, p) for i, p in ex.imagenet_top)
-        seen = f" Os palpites dela para esta foto: {guesses}."
+        shown = [(i, p) for n, (i, p) in enumerate(ex.imagenet_top) if n == 0 or p >= 0.005]  # no "0%" guesses
+        guesses = "; ".join(imagenet_guess(i, p) for i, p in shown)
+        seen = f" Os palpites da EfficientNet para esta foto: {guesses}."
     else:
-        seen = f" Para ela, esta foto parece {_first_guess(ex)}."
+        seen = f" O palpite da EfficientNet para esta foto: {_first_guess(ex)}."
     return (
         "🏭 Esses números passaram pela parte pré-treinada da rede, a EfficientNet-Lite0, que aprendeu a enxergar "
         f"bordas, texturas, pelos e focinhos em cerca de {IMAGENET_PHOTOS} de fotos (o ImageNet).{frozen} Ela "
@@ -168,9 +171,10 @@ def _heatmap(ex: Explanation, plan: Sequence[Section]) -> str:
         "🔥 Onde estava a evidência: comparei cada quadradinho com o mesmo quadradinho da foto média do treino. "
         "Laranja empurrou para GATO, azul para CACHORRO."
     )
+    d = sum_decimals(at.baseline_z, at.total, at.z)
     path = (
-        f"A foto média dá z = {num(at.baseline_z)}; somando as cores ({signed(at.total)}), chega-se ao z desta "
-        f"foto: {num(at.z)}"
+        f"A foto média dá z = {num(at.baseline_z, d)}; somando as cores ({signed(at.total, d)}), chega-se ao z "
+        f"desta foto: {num(at.z, d)}"
     )
     towards, other = ex.mlp_label, ("cachorro" if ex.mlp_label == "gato" else "gato")
     strongest = f"{place(ex.strongest)} ({signed(ex.strongest_push)}, marcado na figura)"
@@ -232,7 +236,7 @@ def _neuron(ex: Explanation, plan: Sequence[Section]) -> str:
         f"A de nº {integer(s.index)} valia {num(s.raw)}; média {num(s.mean)}, desvio {num(s.scale)}: "
         f"x = {num(s.x)}. A conta é z = x{subscript(1)}·w{subscript(1)} + … + "
         f"x{subscript(n_features)}·w{subscript(n_features)} + b (b, o viés, é um número que o neurônio soma "
-        f"sempre). Os {len(n.terms)} maiores termos: z = {terms} + (outros {integer(n.n_rest)}: {num(n.rest)}) "
+        f"sempre). Os {len(n.terms)} termos que mais pesam: z = {terms} + (outros {integer(n.n_rest)}: {num(n.rest)}) "
         f"+ ({num(n.bias, 3)}) = {num(n.z)}. {formula} = {num(n.activation)}. {result}"
     )
 
@@ -250,14 +254,16 @@ def _output(ex: Explanation, plan: Sequence[Section]) -> str:
             "de gato contra cachorro: ele mediria evidência de gato contra cachorro numa foto sem nenhum dos dois."
         )
     rest = "" if ex.mlp_label == "gato" else f" Cachorro é o resto: 1 − P(gato) = {chance_pct(1 - p_cat)}."
+    if (out.sigmoid >= 0.5) != (p_cat >= 0.5):  # z between 0 and the border: the two disagree, say which counts
+        rest += f" Sem calibrar, {people_prob(out.sigmoid)} cairia do outro lado: vale a calibrada."
     bias = "" if Section.NEURON in plan else " (O viés é um número que o neurônio soma sempre.)"
     return (
         f"🎯 No fim, um só neurônio de saída junta os {integer(out.from_layer_size)} valores da última camada: "
         f"soma ponderada {num(out.weighted_sum)} + viés ({num(out.bias)}) = z = {num(out.z)}.{bias} A sigmoide "
         f"espreme z entre 0 e 1: σ({num(out.z)}) = {people_prob(out.sigmoid)}. Depois eu calibro com as fotos "
-        'de validação (fotos separadas, fora do treino dos pesos; calibrar é ajustar a escala para que "80%" '
-        f"acerte 8 de cada 10): {calibrated}. A partir de 0,5 é gato (z acima de {num(out.border)}); abaixo, "
-        f"cachorro.{rest}"
+        'de validação (fora do treino dos pesos; calibrar é ajustar a escala para que "80%" '
+        f"acerte 8 de cada 10): {calibrated}. A resposta sai dessa chance calibrada: de 50% para cima é gato "
+        f"(z acima de {num(out.border)}); abaixo, cachorro.{rest}"
     )
 
 
@@ -319,7 +325,8 @@ def _retrain(ex: Explanation, plan: Sequence[Section]) -> str:
     direction = "subir" if c.label == "gato" else "descer"
     return (
         f"🔁 E se eu for retreinado com a sua correção? Com o rótulo {c.label}, meu erro nesta foto (log-loss: "
-        f"−ln da chance que dei ao certo, {people_prob(p_right)}) é {num(c.photo_loss)}; nas fotos de validação, "
+        f"−ln da chance que dei ao certo, antes de calibrar: {people_prob(p_right)}) é {num(c.photo_loss)}; nas "
+        "fotos de validação, "
         f"o erro médio é {num(c.val_loss, 4)}: esta foto erra {integer(round(ratio))} vezes mais. No retreino ela "
         f"entra num dos lotes, e como todo erro conta, puxa os pesos para fazer z {direction}: para eu acertar, "
         f"z precisa {direction} de {num(ex.output.z)} até passar de {num(ex.output.border)}. Não dá "

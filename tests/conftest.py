@@ -118,14 +118,25 @@ def blas_single_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def run_module(gato_cache_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run ``python -m MODULE ARGS...`` from the repository, sharing the session's backbone cache."""
+def run_module(
+    gato_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``python -m MODULE ARGS...`` from the repository, sharing the session's backbone cache.
+
+    The bot's folders point to an empty place (never the repository's ``var/``, nor a ``.env``): a command that
+    reads the model in service gets the packaged one, as on a fresh install.
+    """
+    fresh = tmp_path_factory.mktemp("fresh-install")
 
     def run(module: str, *args: str, env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
         """``env`` adds variables; a value of None removes that variable."""
         full_env = {
             **os.environ,
             "GATO_CACHE_DIR": str(gato_cache_dir),
+            "GATO_MODELS_DIR": str(fresh / "models"),
+            "GATO_STATE": str(fresh / "state.sqlite"),
+            "GATO_DATA_DIR": str(fresh / "data"),
+            "GATO_ENV_FILE": "",
             "PYTHONIOENCODING": "utf-8",
             "OPENBLAS_NUM_THREADS": "1",  # see blas_single_thread
         }

@@ -1,10 +1,11 @@
 """The average training photo's feature map (``baseline.npz``), which the heatmap measures against.
 
-The feature cache keeps only pooled features, so the maps come from running the backbone again,
-on a fixed sample: the new training photos with the smallest content hashes (at most
-BASELINE_SAMPLE, i.e. a deterministic random sample); photos the backbone reads anyway in this run
-give their maps for free. A retrain on top of a base merges the base's average (weighted by the
-photos it stands for) with the new photos' average (weighted by the number of new training photos).
+Every new training photo counts: a sample of a few hundred photos gave an "average photo" that the
+network itself called a dog (z = -1,87 for 256 photos against +0,03 for all 2,000), which tilted
+every heatmap towards gato. The feature cache keeps only pooled features, so the photos whose
+features came from the cache run through the backbone again for their maps; photos the backbone
+reads anyway in this run give their maps for free. A retrain on top of a base merges the base's
+average (weighted by the photos it stands for) with the new photos' average (weighted by their number).
 """
 
 from __future__ import annotations
@@ -15,20 +16,18 @@ import numpy as np
 
 from petnet.baseline import Baseline
 
-BASELINE_SAMPLE = 256
 RULE = (
-    f"média dos mapas 1280x7x7 de até {BASELINE_SAMPLE} fotos de treino novas (as de menor sha256), "
-    "com peso igual ao número de fotos de treino novas, combinada com a média da versão de base "
-    "(com peso igual ao número de fotos que ela representa)"
+    "média dos mapas 1280x7x7 de todas as fotos de treino novas, combinada com a média da versão de base; "
+    "cada parte pesa o número de fotos que representa"
 )
 
 
-def sample_keys(new_training_keys: Iterable[str]) -> frozenset[str]:
-    return frozenset(sorted(set(new_training_keys))[:BASELINE_SAMPLE])
+def wanted_keys(new_training_keys: Iterable[str]) -> frozenset[str]:
+    return frozenset(new_training_keys)
 
 
 class MapSum:
-    """Sums the feature maps of the sampled photos as the backbone produces them (each photo once)."""
+    """Sums the feature maps of the wanted photos as the backbone produces them (each photo once)."""
 
     def __init__(self, wanted: frozenset[str]) -> None:
         self.wanted = wanted

@@ -20,9 +20,8 @@ from scipy.stats import binomtest
 
 from petnet.card import AnswerComparison, GateDecision
 from petnet.head import Calibration, Head
-from petnet.labels import CAT, DOG
-from petnet.model import HEAD_ONNX, HEAD_WEIGHTS, PetModel
-from trainer.memory import LABEL_NAMES, NEITHER_CODE
+from petnet.labels import ANSWER_NAMES, CAT, DOG, NEITHER_CODE
+from petnet.model import HEAD_ONNX, HEAD_WEIGHTS, PetModel, answer_codes
 
 CONFIDENCE = 0.95
 DETECTABLE_DROP = 0.05  # the set must be large enough to catch a drop of 5 points in one class of pets
@@ -48,13 +47,12 @@ class Answerer:
         return cls(version, Head(folder / HEAD_ONNX, folder / HEAD_WEIGHTS), calibration, threshold)
 
     def answers(self, pooled: np.ndarray, pet_mass: np.ndarray) -> np.ndarray:
-        """(N,) label codes: CAT, DOG or NEITHER_CODE (when the ImageNet pet mass is under the threshold)."""
+        """(N,) answer codes, by the same rule as PetModel.decide (:func:`petnet.model.answer_codes`)."""
         if not len(pooled):
             return np.zeros(0, np.int8)
         with np.errstate(over="ignore"):  # sigmoid of a very negative z is 0, as it should be
             p_cat = np.asarray(self.calibration(self.head.logits(pooled)), np.float64).reshape(-1)
-        said = np.where(p_cat >= 0.5, CAT, DOG)
-        return np.where(np.asarray(pet_mass) < self.threshold, NEITHER_CODE, said).astype(np.int8)
+        return answer_codes(p_cat, pet_mass, self.threshold)
 
 
 def paired_interval(old_right: np.ndarray, new_right: np.ndarray) -> tuple[float, float]:
@@ -86,7 +84,7 @@ def min_eval_per_class() -> int:
 
 def compare(labels: np.ndarray, new: np.ndarray, old: np.ndarray | None) -> list[AnswerComparison]:
     """Per true answer present in the set (gato, cachorro, nenhum), then the total."""
-    groups = [(LABEL_NAMES[code], labels == code) for code in (CAT, DOG, NEITHER_CODE) if np.any(labels == code)]
+    groups = [(ANSWER_NAMES[code], labels == code) for code in (CAT, DOG, NEITHER_CODE) if np.any(labels == code)]
     groups.append(("total", np.ones(len(labels), bool)))
     out = []
     for name, mask in groups:
@@ -107,6 +105,6 @@ def verdict(answers: list[AnswerComparison]) -> tuple[GateDecision, list[str]]:
     if worse:
         return GateDecision.KEEP_WORSE, worse
     counts = {a.label: a.n for a in answers}
-    if min(counts.get(LABEL_NAMES[CAT], 0), counts.get(LABEL_NAMES[DOG], 0)) < min_eval_per_class():
+    if min(counts.get(ANSWER_NAMES[CAT], 0), counts.get(ANSWER_NAMES[DOG], 0)) < min_eval_per_class():
         return GateDecision.KEEP_TOO_SMALL, []
     return GateDecision.PROMOTE, []

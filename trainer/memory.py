@@ -25,11 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from petnet.card import LabelCounts
-from petnet.labels import CAT, CLASS_NAMES, DOG, NEITHER
+from petnet.labels import ANSWER_NAMES, CAT, DOG, NEITHER_CODE
 
-NEITHER_CODE = 2  # label of a photo that is neither a cat nor a dog (DOG = 0, CAT = 1)
-LABEL_NAMES = {**CLASS_NAMES, NEITHER_CODE: NEITHER}
-LABEL_CODES = {name: code for code, name in LABEL_NAMES.items()}
+LABEL_CODES = {name: code for code, name in ANSWER_NAMES.items()}
 MEMORY_FORMAT = 1
 COMPRESS_LEVEL = 1  # zlib's fastest
 N_FEATURES = 1280

@@ -277,7 +277,7 @@ def _training_md(card: ModelCard) -> str:
 - Época 0 (pesos aleatórios iniciais, `head_initial.npz`): erro {num(curve.loss[0], 4)}, acurácia na
   validação {pct(curve.val_accuracy[0], 1)}; depois de {card.epochs} épocas: erro {num(curve.loss[-1], 4)},
   acurácia {pct(curve.val_accuracy[-1], 1)}
-- Parou quando nem o erro de treino nem o erro na validação melhoravam havia algumas épocas
+- Parou quando o erro de treino ou o erro na validação passou algumas épocas sem melhorar
 - A EfficientNet-Lite0 ficou congelada: só a MLP aprendeu; o extrator veio pronto (ImageNet) e não mudou"""
 
 

@@ -39,7 +39,7 @@ from petnet.card import (
 from petnet.features import FeatureExtractor
 from petnet.head import HeadModelError, sigmoid
 from petnet.images import DEFAULT_CROP
-from petnet.labels import CAT, DOG
+from petnet.labels import CAT, DOG, NEITHER_CODE
 from petnet.layout import class_folders
 from petnet.model import CARD_JSON, CARD_MD, HEAD_INITIAL, HEAD_ONNX, HEAD_WEIGHTS, TRAINING_FEATURES, PetModel
 from petnet.neither import VAL_REJECT_RATE, fit_threshold, pet_mass
@@ -51,7 +51,7 @@ from trainer.export import check_parity, head_weights, to_onnx
 from trainer.feature_cache import FeatureCache
 from trainer.featurize import ScannedPhoto, extractor_id, feature_maps, featurize, scan
 from trainer.fit import ACTIVATIONS, ALPHA, HIDDEN_CHOICES, LEARNING_RATE, OPTIMIZER, Interrupted, select_head
-from trainer.memory import LABEL_CODES, NEITHER_CODE, FolderSplit, Memory, Origin, Role, role_for
+from trainer.memory import LABEL_CODES, FolderSplit, Memory, Origin, Role, role_for
 from trainer.metrics import evaluate
 from trainer.texts import SPLIT_BY_HASH, model_card_markdown
 
@@ -246,7 +246,7 @@ def _merge(
         for item in new_items
     }
     new_training_keys += [k for k, role in roles_new.items() if role is Role.TRAIN and _is_pet(chosen[k].label)]
-    map_sum = average_photo.MapSum(average_photo.sample_keys(new_training_keys))
+    map_sum = average_photo.MapSum(average_photo.wanted_keys(new_training_keys))
     total = len(new_items)
     features, bad, extracted = featurize(
         [item.photo for item in new_items],
@@ -380,7 +380,7 @@ def train(
     finally:
         cache.close()
     missing = [merged.photos[k] for k in sorted(map_sum.missing)]
-    if missing:  # sampled photos whose features came from the cache or the base: maps only
+    if missing:  # new training photos whose features came from the cache: maps only
         mapped = [0]
 
         def maps_seen(keys: list[str], maps: np.ndarray) -> None:

@@ -51,7 +51,7 @@ class DiscordChannel:
     front_end: str = NAME
 
     def __post_init__(self) -> None:
-        settings = self.client.conversation.service.settings
+        settings = self.client.conversation.settings
         roles = {role.id for role in getattr(self.user, "roles", None) or ()}
         self.chat_key, self.user_key = f"{NAME}:{getattr(self.place, 'id', 0)}", f"{NAME}:{self.user.id}"
         self.is_admin = self.user.id in settings.discord_admin_ids or bool(roles & settings.discord_admin_roles)
@@ -200,7 +200,7 @@ class PetBot(discord.Client):
 
     @property
     def download_limit(self) -> int:  # what the conversation allows, within what Discord lets a bot upload
-        return min(self.conversation.service.settings.download_limit, DISCORD_DOWNLOAD_LIMIT)
+        return min(self.conversation.settings.download_limit, DISCORD_DOWNLOAD_LIMIT)
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(ConversationButton)
@@ -247,7 +247,7 @@ class PetBot(discord.Client):
 
 async def serve(conversation: Conversation, stop: asyncio.Event) -> None:
     """Run the Discord bot until ``stop``; a refused token raises discord.LoginFailure."""
-    token = conversation.service.settings.discord_token
+    token = conversation.settings.discord_token
     if not token:
         raise ValueError("DISCORD_TOKEN is not set")
     redact_secrets(token)

@@ -56,7 +56,7 @@ class TelegramChannel:
     def __init__(self, update: Update, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         assert update.effective_chat is not None
         self.bot = app.bot
-        self.settings: Settings = app.bot_data[CONVERSATION].service.settings
+        self.settings: Settings = app.bot_data[CONVERSATION].settings
         self.chat_id = update.effective_chat.id
         self.user_id = update.effective_user.id if update.effective_user else 0
         self.query = update.callback_query
@@ -77,11 +77,12 @@ class TelegramChannel:
         )  # fmt: skip
         markup = InlineKeyboardMarkup(rows) if rows else None
         options: dict[str, Any] = {"reply_markup": markup, "reply_parameters": reply}
+        if picture is not None:
+            await self._hint(ChatAction.UPLOAD_PHOTO)  # a hint only: the picture goes out even if it fails
         try:
             if picture is None:
                 sent = await self.bot.send_message(self.chat_id, text, rate_limit_args=priority, **options)
             else:
-                await self.bot.send_chat_action(self.chat_id, ChatAction.UPLOAD_PHOTO)
                 sent = await self.bot.send_photo(
                     self.chat_id, picture.png, caption=text, filename=picture.name, rate_limit_args=priority, **options
                 )
@@ -121,10 +122,13 @@ class TelegramChannel:
             await self.send(text)
 
     async def typing(self) -> None:
+        await self._hint(ChatAction.TYPING)
+
+    async def _hint(self, action: ChatAction) -> None:
         try:
-            await self.bot.send_chat_action(self.chat_id, ChatAction.TYPING)
+            await self.bot.send_chat_action(self.chat_id, action)
         except TelegramError as exc:
-            log.debug("typing indicator failed: %s", exc)
+            log.debug("chat action %s failed: %s", action, exc)
 
     async def fetch(self, photo: IncomingPhoto) -> bytes | FetchFailure:
         limit = self.settings.download_limit
@@ -186,7 +190,7 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     photo = _photo(message)
     if message is None or photo is None:
         return
-    mention_only = message.chat.type != ChatType.PRIVATE and conversation.service.settings.group_photos == "mention"
+    mention_only = message.chat.type != ChatType.PRIVATE and conversation.settings.group_photos == "mention"
     if mention_only and not _addressed(message, context.bot.username):
         return
     await conversation.photo(TelegramChannel(update, context.application), photo)
@@ -244,7 +248,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def build_application(conversation: Conversation, builder: ApplicationBuilder | None = None) -> Application:
     """A PTB Application with every handler from the command table; tests pass a builder wired to a fake Bot API."""
-    settings = conversation.service.settings
+    settings = conversation.settings
     redact_secrets(settings.telegram_token)  # before build(): PTB logs its URL, token included
     if builder is None:
         if not settings.telegram_token:
@@ -276,4 +280,4 @@ def build_application(conversation: Conversation, builder: ApplicationBuilder | 
 
 async def serve(conversation: Conversation, stop: asyncio.Event) -> None:
     """Run the bot until ``stop`` (polling, or PTB's webhook server when GATO_WEBHOOK_URL is set)."""
-    await run_application(build_application(conversation), conversation.service.settings, stop)
+    await run_application(build_application(conversation), conversation.settings, stop)

@@ -110,6 +110,11 @@ class TerminalChannel:
             return FetchFailure(FetchProblem.GONE)
 
 
+def _looks_like_a_path(text: str) -> bool:
+    """A folder separator, a home, a URL or an extension, or an existing name: anything else is words."""
+    return any(mark in text for mark in ("/", "\\", "~", ".", ":")) or _is_file(parse_path(text))
+
+
 def _is_file(path: Path) -> bool:
     """Whether the line names an existing file, for a name typed by anyone (a NUL byte in it is no error)."""
     try:
@@ -121,7 +126,7 @@ def _is_file(path: Path) -> bool:
 class TerminalChat:
     def __init__(self, conversation: Conversation, out: TextIO = sys.stdout) -> None:
         self.conversation = conversation
-        settings = conversation.service.settings
+        settings = conversation.settings
         self.channel = TerminalChannel(out, settings.state_path.parent / "explicacoes", settings.download_limit)
 
     async def handle(self, line: str) -> bool:
@@ -131,7 +136,9 @@ class TerminalChat:
             return True
         command, _, rest = text.partition(" ")
         command = command.lower()
-        if not COMMAND.fullmatch(command) or _is_file(parse_path(text)):
+        if not COMMAND.fullmatch(command) and not _looks_like_a_path(text):
+            self.channel.say(words.TERMINAL_NOT_A_PATH)  # "oi": words, not a file name
+        elif not COMMAND.fullmatch(command) or _is_file(parse_path(text)):
             await self.photo(parse_path(text), None)  # an absolute path also starts with "/"
         elif command in QUIT:
             self.channel.say(words.TERMINAL_BYE)
@@ -197,7 +204,7 @@ class TerminalChat:
         return None
 
     async def run(self, stdin: TextIO = sys.stdin) -> None:
-        self.channel.say(words.HELP_INTRO[NAME])
+        self.channel.say(words.help_intro(NAME))
         while True:
             if stdin.isatty():
                 print(words.TERMINAL_PROMPT, end="", file=self.channel.out, flush=True)

@@ -8,24 +8,43 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bot.commands import Command
 
+HELLO = (
+    "Oi! Eu sou um bot que diz se uma foto é de 🐱 gato ou de 🐶 cachorro (ou de nenhum dos dois), e explico "
+    "como a minha rede neural decidiu."
+)
 HELP_INTRO = {
-    "telegram": (
-        "Oi! Eu sou um bot que diz se uma foto é de 🐱 gato ou de 🐶 cachorro (ou de nenhum dos dois), e explico "
-        "como a minha rede neural decidiu.\n\n"
-        "Mande uma foto (ou várias) e eu respondo cada uma. Os comandos que aceitam foto valem respondendo a ela."
-    ),
-    "discord": (
-        "Oi! Eu sou um bot que diz se uma foto é de 🐱 gato ou de 🐶 cachorro (ou de nenhum dos dois), e explico "
-        "como a minha rede neural decidiu.\n\n"
-        "Mande a foto (ou várias) me mencionando; em mensagem direta é só mandar. Os comandos que aceitam foto "
-        "têm a opção imagem."
-    ),
+    "telegram": f"{HELLO}\n\nMande uma foto (ou várias) e eu respondo cada uma. Os comandos que aceitam foto "
+    "valem respondendo a ela.",
+    "discord": f"{HELLO}\n\nMande a foto (ou várias) me mencionando; em mensagem direta é só mandar. Os comandos "
+    "que aceitam foto têm a opção imagem.",
     "terminal": (
         "Chat local do 'gato ou cachorro?' (sem internet). Digite o caminho de uma foto (ou arraste o arquivo para "
         "cá) e eu digo se é gato ou cachorro. Os comandos que aceitam foto recebem o caminho depois do nome; os "
-        "botões aparecem como comandos (/b1, /b2...). /sair termina."
+        "botões aparecem como comandos (/b1, /b2...), e há atalhos para eles: /acertou, /errou gato|cachorro, "
+        "/aprovar N, /rejeitar N. /sair (ou /exit, /quit) termina."
     ),
 }
+HELP_INTRO_ANY = f"{HELLO}\n\nMande uma foto e eu respondo."  # a front-end without its own words yet
+
+
+def help_intro(front_end: str) -> str:
+    return HELP_INTRO.get(front_end, HELP_INTRO_ANY)
+
+
+# --- python -m bot --------------------------------------------------------------------------------------
+
+CLI_HELP = {
+    "bot": "Bot 'gato ou cachorro?'.",
+    "bot.classificar": "classifica fotos do disco",
+    "bot.json": "uma linha JSON por foto",
+    "bot.local": "chat local no terminal (sem internet)",
+    "bot.both": "todos os bots de chat juntos, com um só modelo (precisa de todos os tokens)",
+}
+
+
+def cli_help(front_end: str, token_name: str) -> str:
+    """``python -m bot --help``'s line for a chat front-end."""
+    return f"bot do {front_end.capitalize()} (precisa de {token_name})"
 
 
 def usage(front_end: str, command: Command) -> str:
@@ -51,6 +70,8 @@ def usage(front_end: str, command: Command) -> str:
         parts.append("(respondendo a uma foto)")
     elif front_end == "telegram" and optional_photo:
         parts.append("(respondendo a uma foto, ou sozinho para a última)")
+    if command.aliases and front_end != "discord":  # slash menus list names only; typed commands take the aliases
+        parts.append("(ou " + ", ".join(f"/{alias}" for alias in command.aliases) + ")")
     return " ".join(parts)
 
 
@@ -77,6 +98,10 @@ OPTION_CHOICE = {
 TERMINAL_PROMPT = "você> "
 TERMINAL_BYE = "Até mais! 👋"
 TERMINAL_FILE_PROBLEM = "{problem} Digite o caminho de uma foto, ou /ajuda."
+TERMINAL_NOT_A_PATH = (
+    "Eu só entendo fotos 🙂 Digite o caminho de uma foto de gato ou de cachorro (ou arraste o arquivo para cá), "
+    "ou /ajuda."
+)
 TERMINAL_UNKNOWN_BUTTON = "Esse botão não existe (ou já passou). Use um dos /b que aparecem embaixo das mensagens."
 
 

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,8 +20,9 @@ from bot.config import TELEGRAM_DOWNLOAD_LIMIT
 from petnet.decoding import DecodePool
 from petnet.images import ImageProblem
 from petnet.labels import CAT, CLASS_NAMES, DOG
-from petnet.model import PetModel
+from petnet.model import CARD_JSON, PetModel
 from petnet.photo_files import PhotoFileProblem
+from petnet.store import ModelStore
 from petnet.texts import image_problem, photo_file_problem
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
@@ -189,3 +191,22 @@ def test_undecodable_name_is_printed_escaped(
 def test_shown_name_keeps_what_is_printable() -> None:
     assert shown_name("gatinho fofo_ção.JPG") == "gatinho fofo_ção.JPG"
     assert shown_name("a\tb\x7fc\u2028d\x9be") == "a\\tb\\x7fc\\u2028d\\x9be"
+
+
+def test_classificar_answers_with_the_bots_model(
+    run_module: Runner, pets: list[tuple[Path, str]], default_model: PetModel, tmp_path: Path
+) -> None:
+    """After a retrain the bot serves GATO_MODELS_DIR's model, and classificar gives the chat's answers, not
+    the packaged model's. Here the bot's copy says "nenhum" below a pet mass of 100%: every photo."""
+    store = ModelStore(tmp_path / "models")
+    folder = store.version_dir(default_model.version)
+    shutil.copytree(default_model.bundle_dir, folder)
+    card = json.loads((folder / CARD_JSON).read_text(encoding="utf-8"))
+    card["neither"]["threshold"] = 1.0
+    (folder / CARD_JSON).write_text(json.dumps(card), encoding="utf-8")
+    store.promote(default_model.version)
+    photo, _ = pets[0]
+    served = run_module("bot", "classificar", "--json", str(photo), env={"GATO_MODELS_DIR": str(store.root)})
+    packaged = run_module("bot", "classificar", "--json", str(photo))
+    assert json.loads(served.stdout)["label"] == "nenhum", served.stderr[-2000:]
+    assert json.loads(packaged.stdout)["label"] in {"gato", "cachorro"}

@@ -376,9 +376,7 @@ def test_get_updates_semantics_with_plain_bot() -> None:
             assert [u.update_id for u in first] == [u.update_id for u in again] == ids
             assert [u.update_id for u in await bot.get_updates(offset=ids[1])] == ids[1:]
             assert await bot.get_updates(offset=ids[-1] + 1, timeout=0) == ()
-            started = time.monotonic()
-            assert await bot.get_updates(timeout=30) == ()  # long poll is capped
-            assert time.monotonic() - started < 0.5
+            assert await bot.get_updates(timeout=30) == ()  # capped at max_poll_wait, or run()'s guard fails it
 
             fake.push_text(CHAT, "late")
             [late] = await bot.get_updates(offset=ids[-1] + 1, timeout=30)
@@ -523,10 +521,8 @@ def test_wait_for_reports_recent_calls_on_timeout() -> None:
         fake = FakeTelegram()
         async with fake.build_bot() as bot:
             await bot.send_message(CHAT, "something else")
-            started = time.monotonic()
-            with pytest.raises(AssertionError, match="sendMessage"):
+            with pytest.raises(AssertionError, match="sendMessage"):  # gives up on its own timeout, before run()'s
                 await fake.wait_for(lambda: False, timeout=0.05)
-            assert time.monotonic() - started < 0.5
 
     run(scenario())
 

@@ -90,3 +90,20 @@ def test_an_invalid_webhook_secret_is_said(env: pytest.MonkeyPatch, capsys: pyte
     env.setenv("GATO_WEBHOOK_SECRET", "has spaces!")
     assert main(["telegram"]) == 2
     assert "GATO_WEBHOOK_SECRET" in capsys.readouterr().err
+
+
+def test_a_new_front_end_needs_only_its_registry_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No other table has to learn its name: the CLI help and /ajuda fall back to words for any front-end."""
+    from bot.commands import COMMANDS
+    from bot.frontends.texts import HELP_INTRO_ANY
+
+    matrix = bot_main.FrontEnd("MATRIX_TOKEN", lambda s: None, "bot.frontends.matrix")
+    monkeypatch.setattr(bot_main, "FRONT_ENDS", {**bot_main.FRONT_ENDS, "matrix": matrix})
+    with pytest.raises(SystemExit) as done:
+        bot_main.main(["--help"])
+    assert done.value.code == 0
+    assert "bot do Matrix (precisa de MATRIX_TOKEN)" in capsys.readouterr().out
+    help_ = texts.help_text("matrix", False, COMMANDS)
+    assert help_.startswith(HELP_INTRO_ANY) and "/classificar" in help_

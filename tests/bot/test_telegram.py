@@ -28,6 +28,7 @@ from PIL import Image
 
 from bot import texts
 from bot.__main__ import build_conversation, build_service
+from bot.commands import COMMANDS
 from bot.config import Settings
 from bot.conversation import Conversation
 from bot.frontends.telegram import build_application
@@ -203,6 +204,21 @@ def test_photo_gets_one_quoted_reply_after_typing_from_the_largest_size(
         sizes = photo["photo"]
         largest = max(sizes, key=lambda size: size["width"] * size["height"])
         assert [call.params["file_id"] for call in fake.calls_to("getFile")] == [largest["file_id"]]
+
+    run(scenario())
+
+
+def test_a_failed_upload_hint_never_drops_the_picture(conversation: Conversation) -> None:
+    """sendChatAction is only a hint: when Telegram refuses it, /modelo's picture still goes out."""
+
+    async def scenario() -> None:
+        async with bot_running(conversation) as fake:
+            fake.fail_next("sendChatAction", 400, description="Bad Request: chat action failed", times=3)
+            message_id = fake.push_text(CHAT, "/modelo")["message"]["message_id"]
+            await fake.wait_for(lambda: replies_to(fake, CHAT, message_id), timeout=30)
+            [summary] = replies_to(fake, CHAT, message_id)
+        assert summary.kind == "photo" and fake.sent_photos(CHAT)
+        assert fake.calls_to("sendChatAction")  # it was tried, and refused
 
     run(scenario())
 
@@ -931,3 +947,16 @@ def test_issue10_item15_no_network_at_start_up_is_retried_with_backoff_then_serv
     retries = [re.search(r"cannot reach Telegram .*trying again in (\d+) s", r.getMessage()) for r in caplog.records]
     waits = [int(match[1]) for match in retries if match]
     assert len(waits) == 2 and waits[0] < waits[1], [r.getMessage() for r in caplog.records]
+
+
+def test_the_help_lists_every_command_the_bot_answers(conversation: Conversation) -> None:
+    """Every command a handler answers (aliases too) is in an admin's /ajuda, and nothing else is."""
+    from telegram.ext import CommandHandler
+
+    app = build_application(conversation, FakeTelegram().app_builder())
+    answered = {
+        name for group in app.handlers.values() for h in group if isinstance(h, CommandHandler) for name in h.commands
+    }
+    help_ = texts.help_text("telegram", True, COMMANDS)
+    listed = set(re.findall(r"/([a-z_]+)", help_))
+    assert answered == listed

@@ -80,7 +80,7 @@ def test_a_whole_session_through_stdin(
     dog = default_model.analyze(prepare_image(photos.dog))
     welcome, cat_answer, *rest = said
     posts, (thanks, model_text, dog_answer, not_found, bye) = rest[: len(thread)], rest[len(thread) :]
-    assert welcome == words.HELP_INTRO["terminal"]
+    assert welcome == words.help_intro("terminal")
     assert cat_answer == photo_answer(cat, default_model)
     assert posts == thread
     assert thanks == texts.THANKS_RIGHT  # /b1 was the ✅ under the cat's answer
@@ -213,3 +213,28 @@ def test_a_full_disk_during_a_correction_gets_a_friendly_text_not_a_crash(
     said = chat(conversation, [str(photo), "/errou gato"])
     assert texts.TRY_AGAIN in said
     assert conversation.service.state.pending_count() == 0
+
+
+def test_words_get_the_not_a_photo_reply_and_commands_their_terminal_usage(
+    conversation: Conversation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "oi" is words, not a missing file; /classificar alone says how the terminal takes a photo (a path)."""
+    monkeypatch.chdir(tmp_path)
+    said = chat(conversation, ["oi", "bom dia", "gato.jpg", "/classificar", "/adicionar gato"])
+    not_found = words.TERMINAL_FILE_PROBLEM.format(problem=photo_file_problem(PhotoFileProblem.NOT_FOUND, 0))
+    assert said == [
+        words.TERMINAL_NOT_A_PATH,
+        words.TERMINAL_NOT_A_PATH,
+        not_found,
+        "Use assim: /classificar CAMINHO",
+        "Use assim: /adicionar gato|cachorro CAMINHO",
+    ]
+
+
+def test_the_help_lists_every_command_the_terminal_answers(conversation: Conversation) -> None:
+    from bot.commands import BY_NAME
+    from bot.frontends.terminal import QUIT, SHORTCUTS
+
+    [help_] = chat(conversation, ["/ajuda"])
+    for name in (*BY_NAME, *QUIT, *SHORTCUTS):
+        assert re.search(rf"/{name.lstrip('/')}\b", help_), name

@@ -20,15 +20,17 @@ import pytest
 from petnet.backbone import sha256_file
 from petnet.features import FeatureExtractor
 from petnet.head import LOGIT_OUTPUT, Calibration, Head, HeadModelError, sigmoid
-from petnet.labels import CAT, CLASS_NAMES, DOG, NEITHER
+from petnet.labels import ANSWER_NAMES, CAT, CLASS_NAMES, DOG, NEITHER, NEITHER_CODE
 from petnet.model import (
     CARD_JSON,
     CARD_MD,
     HEAD_ONNX,
     HEAD_WEIGHTS,
     PACKAGED_MODELS,
+    TRAINING_FEATURES,
     PetModel,
     ServedFrom,
+    answer_codes,
     load_current,
     load_serving,
 )
@@ -37,6 +39,8 @@ from trainer.calibrate import cross_fitted, fit_platt
 from trainer.dataset import find_dataset
 from trainer.export import INPUT_NAME, ParityError, check_parity, head_weights, to_onnx
 from trainer.fit import FittedHead, fit_head
+from trainer.gate import Answerer
+from trainer.memory import Memory
 from trainer.metrics import evaluate, expected_calibration_error, log_loss
 
 N_FEATURES = 1280
@@ -263,6 +267,35 @@ def test_committed_model_neither_rule(default_model: PetModel) -> None:
     assert other.label == NEITHER and other.pet_mass < threshold
     assert other.confidence == pytest.approx(1.0 - other.pet_mass)
     assert not other.in_doubt
+
+
+def test_the_committed_average_photo_is_every_training_photo(default_model: PetModel) -> None:
+    """The heatmap's reference is the mean of all 2,000 training photos: the network calls it neither clearly gato
+    nor clearly cachorro (z = 0,03). A 256-photo sample gave z = -1,87, which painted every map towards gato."""
+    baseline = default_model.baseline
+    assert baseline is not None
+    recorded = default_model.card.extra["baseline"]
+    assert baseline.n_photos == recorded["mapped_now"] == default_model.card.train_counts.total
+    z_average = float(default_model.head.weights.batch_logits(baseline.pooled[None].astype(np.float32))[0])
+    assert abs(z_average) < 0.5, z_average
+
+
+def test_answer_rule_at_its_borders() -> None:
+    """gato from P(gato) = 0.5 up; "nenhum" below the pet-mass threshold overrides both; at it, the pet stays."""
+    codes = answer_codes(np.array([0.5, 0.4999, 0.99, 0.01, 0.7]), np.array([0.9, 0.9, 0.1, 0.1, 0.3]), 0.3)
+    assert codes.tolist() == [CAT, DOG, NEITHER_CODE, NEITHER_CODE, CAT]
+
+
+def test_the_retrain_gate_answers_exactly_as_the_bot(default_model: PetModel) -> None:
+    """The gate judges a version by the answers its users would get: same head, calibration, threshold, rule."""
+    memory = Memory.load(default_model.bundle_dir / TRAINING_FEATURES)
+    mass = np.clip(memory.pet_mass.astype(np.float64), 1e-9, 1 - 1e-9)
+    logits = np.full((len(memory), 1000), -1e4, np.float32)  # softmax: the stored mass on a tiger cat, the rest
+    logits[:, 282], logits[:, 900] = np.log(mass), np.log(1 - mass)  # on a non-pet class
+    bot = default_model.decide(memory.features, logits)
+    assert {d.label for d in bot} == {*CLASS_NAMES.values(), NEITHER}  # the three answers are all exercised
+    gate = Answerer.of(default_model).answers(memory.features, np.array([d.pet_mass for d in bot]))
+    assert [ANSWER_NAMES[int(code)] for code in gate] == [d.label for d in bot]
 
 
 def test_serving_needs_no_scikit_learn(extractor: FeatureExtractor) -> None:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import contextlib
 import io
 import struct
-import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, JpegImagePlugin, PngImagePlugin
 
 from petnet.images import (
     INPUT_SIZE,
@@ -251,13 +251,11 @@ def test_decompression_bomb_is_refused_without_decoding(size: tuple[int, int]) -
     width, height = size
     assert width * height > MAX_PIXELS
     data = png_header_only(width, height)
-    assert len(data) < 100
-    start = time.perf_counter()
-    assert _problem(data) is ImageProblem.TOO_MANY_PIXELS  # decoding the garbage would say CORRUPT
+    assert len(data) < 100  # a header and nothing to decode: decoding it would say CORRUPT, not TOO_MANY_PIXELS
+    assert _problem(data) is ImageProblem.TOO_MANY_PIXELS
     with pytest.raises(ImageError) as caught:
         read_header(data)
     assert caught.value.problem is ImageProblem.TOO_MANY_PIXELS
-    assert time.perf_counter() - start < 1.0
 
 
 def test_real_bomb_png_is_refused_fast() -> None:
@@ -272,9 +270,8 @@ def test_real_bomb_png_is_refused_fast() -> None:
     ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
     data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
     assert len(data) < 1_000_000
-    start = time.perf_counter()
-    assert _problem(data) is ImageProblem.TOO_MANY_PIXELS
-    assert time.perf_counter() - start < 1.0
+    with patch.object(PngImagePlugin.PngImageFile, "load", side_effect=AssertionError("decoded")):
+        assert _problem(data) is ImageProblem.TOO_MANY_PIXELS  # from the header, never decoded
 
 
 @pytest.mark.parametrize("brand", [b"heic", b"heix", b"mif1", b"avif"])
@@ -300,15 +297,23 @@ def _large_jpeg() -> bytes:
     return encode(Image.fromarray(array), "JPEG", quality=90)
 
 
-def test_large_jpeg_is_decoded_fast_and_sane() -> None:
+def test_large_jpeg_is_reduced_as_it_loads_and_sane() -> None:
+    """12 MP are never decoded at full size: JPEG draft asks libjpeg for a smaller scale (the speed is in bench/)."""
     data = _large_jpeg()
-    start = time.perf_counter()
-    prepared = prepare_image(data)
-    elapsed = time.perf_counter() - start
+    drafts: list[tuple[int, int]] = []
+    draft = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self: JpegImagePlugin.JpegImageFile, mode: str | None, size: tuple[int, int] | None) -> Any:
+        if size is not None:
+            drafts.append(size)
+        return draft(self, mode, size)
+
+    with patch.object(JpegImagePlugin.JpegImageFile, "draft", spy):
+        prepared = prepare_image(data)
+    assert drafts and all(w < 4000 and h < 3000 for w, h in drafts)
     assert prepared.pixels.shape == (INPUT_SIZE, INPUT_SIZE, 3)
     assert_colour(prepared.pixels[112, 112], GREEN, tolerance=25)
     assert_colour(prepared.pixels[20, 20], (90, 90, 90), tolerance=10)  # the red margins are cropped off
-    assert elapsed < 2.0
 
 
 def test_large_jpeg_reports_its_real_size() -> None:

@@ -14,6 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -343,7 +344,7 @@ def test_training_sentences_match_the_model_card(explained_model: PetModel, told
 def test_every_case_stays_chat_sized_and_follows_its_plan(told: dict[str, Told]) -> None:
     for case in told.values():
         assert 1 <= len(case.posts) <= MAX_POSTS
-        assert all(len(p.text) <= MAX_POST_CHARS for p in case.posts), [len(p.text) for p in case.posts]
+        assert all(len(p.text) <= MAX_POST_CHARS for p in case.posts), [(p.section, len(p.text)) for p in case.posts]
         sections = [p.section for p in case.posts]
         assert len(sections) == len(set(sections))
     confident = [p.section for p in told["confident cat"].posts]
@@ -372,7 +373,7 @@ def test_glossary_comes_with_each_term_the_first_time(told: dict[str, Told]) -> 
         "peso": "números que o treino ajustou",
         "viés": "um número que o neurônio soma sempre",
         "calibr": "calibrar é ajustar a escala",
-        "validação": "fotos separadas, fora do treino dos pesos",
+        "validação": "fora do treino dos pesos",
     }
     for case in told.values():
         if case.explanation.case is Case.NEITHER:
@@ -468,3 +469,31 @@ def test_an_old_model_says_less_and_never_invents(old_model: PetModel, case_phot
     assert all(len(p.text) <= MAX_POST_CHARS for p in posts)
     with pytest.raises(ExperimentUnavailable):
         experiment(analysis, old_model, ExperimentKind.COVER)
+
+
+def test_raw_and_calibrated_chances_are_reconciled(told: dict[str, Told]) -> None:
+    """Between z = 0 and the border the raw sigmoid and the calibrated chance fall on opposite sides of 0,5:
+    the thread says which one decides, and the log-loss says it uses the raw one."""
+    for case in told.values():
+        out = case.explanation.output
+        texts = {p.section: p.text for p in case.posts}
+        disagree = (out.sigmoid >= 0.5) != (out.calibrated >= 0.5)
+        assert ("cairia do outro lado: vale a calibrada" in texts[Section.OUTPUT]) == disagree, case.name
+        assert "A resposta sai dessa chance calibrada" in texts[Section.OUTPUT] or case.explanation.case is Case.NEITHER
+        if Section.RETRAIN in texts and "log-loss" in texts[Section.RETRAIN]:
+            assert "antes de calibrar" in texts[Section.RETRAIN]
+
+
+def test_the_heatmap_sum_adds_up_as_printed(told: dict[str, Told]) -> None:
+    """A learner adding the printed numbers gets the printed z: 0,03 + 0,05 = 0,09 is never shown."""
+    pattern = re.compile(
+        r"foto média dá z = (-?\d+,\d+); somando as cores \(([+-]\d+,\d+)\), chega-se ao z desta foto: (-?\d+,\d+)"
+    )
+    checked = 0
+    for case in told.values():
+        for post in case.posts:
+            if match := pattern.search(post.text):
+                start, added, result = (Decimal(g.replace(",", ".")) for g in match.groups())
+                assert start + added == result, (case.name, match.group(0))
+                checked += 1
+    assert checked >= 3

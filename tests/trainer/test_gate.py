@@ -10,9 +10,9 @@ import pytest
 from scipy.stats import binomtest
 
 from petnet.card import AnswerComparison, DataStory, GateDecision, LabelCounts
-from petnet.labels import CAT, DOG
+from petnet.labels import CAT, DOG, NEITHER_CODE
 from trainer.gate import compare, min_eval_per_class, paired_interval, smallest_detectable_loss, verdict
-from trainer.memory import NEITHER_CODE, FolderSplit, Memory, Role, hash_fraction, role_for
+from trainer.memory import FolderSplit, Memory, Role, hash_fraction, role_for
 from trainer.retrain import RetrainReport
 from trainer.texts import retrain_message
 

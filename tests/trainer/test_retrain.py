@@ -26,13 +26,13 @@ from petnet.card import BaseStatus, GateDecision, ModelCard
 from petnet.features import FeatureExtractor
 from petnet.head import HeadWeights, sigmoid
 from petnet.images import prepare_image
-from petnet.labels import CAT, CLASS_NAMES, DOG
+from petnet.labels import ANSWER_NAMES, CAT, CLASS_NAMES, DOG, NEITHER_CODE
 from petnet.model import CARD_JSON, HEAD_INITIAL, TRAINING_FEATURES, PetModel
 from petnet.store import ModelStore
 from trainer import fit
 from trainer.feature_cache import content_key
 from trainer.gate import Answerer
-from trainer.memory import LABEL_NAMES, NEITHER_CODE, Memory, Role
+from trainer.memory import Memory, Role
 from trainer.metrics import accuracy, log_loss
 from trainer.retrain import CorrectedPhoto, RetrainReport, retrain
 from trainer.texts import retrain_message
@@ -183,7 +183,7 @@ def test_gate_figures_are_what_the_bot_answers_on_the_real_photos(
         _, pooled, logits = extractor.extract_batch(tensors)
         said_old += [d.label for d in old.decide(pooled, logits)]
         said_new += [d.label for d in new.decide(pooled, logits)]
-    names = np.array([LABEL_NAMES[int(y)] for y in truth])
+    names = np.array([ANSWER_NAMES[int(y)] for y in truth])
     right_old, right_new = np.array(said_old) == names, np.array(said_new) == names
     assert right_new.sum() >= right_old.sum() - 2  # the new model keeps the accuracy (2 photos of noise)
     for label, answer in ((CAT, "gato"), (DOG, "cachorro"), (NEITHER_CODE, "nenhum")):
@@ -292,7 +292,7 @@ def test_do_zero_starts_from_nothing(world: World, flipped: Run, extractor: Feat
     assert flipped.card.train_counts.total + flipped.card.val_counts.total <= 2 * PER_CLASS
     # ... but it is judged on the model in service's evaluation share too: a fair comparison.
     assert flipped.report.eval_n > world.memory.label_counts(Role.EVAL).total
-    # Its average photo is the mean map of its own training photos only (fewer than the sample size).
+    # Its average photo is the mean map of all its own training photos, and of nothing else.
     baseline = Baseline.load(flipped.report.version_dir / BASELINE_FILE)
     by_sha = {content_key(p.read_bytes()): p for p in flipped.data.rglob("*.jpg")}
     train_paths = [by_sha[sha] for sha in memory.sha256[memory.roles == "train"]]
