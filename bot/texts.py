@@ -102,7 +102,7 @@ NOTHING_TO_REVIEW = "Nenhuma correção esperando revisão. 🎉"
 def correction_stored(label: str) -> str:
     return (
         f"Anotado: {LABEL_WORDS.get(label, label)}. Obrigado! Quem cuida de mim vai revisar, "
-        "e se aprovar, a foto entra no próximo treino. 🧑‍🏫"
+        "e se aprovar, a foto entra no próximo treino. 🧑‍🏫 Quer ver o que me enganou? /explicar"
     )
 
 

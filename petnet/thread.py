@@ -273,8 +273,8 @@ def _training(ex: Explanation, plan: Sequence[Section]) -> str:
     parts = ["📚 De onde vieram os pesos? Do treino."]
     if ex.initial_probability is not None:
         parts.append(
-            f"A MLP começou com pesos sorteados: antes do treino, esta foto dava {num(ex.initial_probability)}, "
-            "um chute."
+            f"A MLP começou com pesos sorteados: antes do treino, ela dava a esta foto P(gato) = "
+            f"{num(ex.initial_probability)}, um chute."
         )
     split = (
         f"{integer(counts.gato)} de cada"
@@ -470,6 +470,7 @@ def experiment_post(result: Experiment) -> ThreadPost:
         f"🧪 {action} e z {moved} de {before} para {after}: {chance_moved(result.p_cat_before, result.p_cat_after)}, "
         f"e {verdict} Tapar aqui é trocar, nos 7×7 quadradinhos de "
         "características, os números desses quadradinhos pelos da foto média do treino e rodar a MLP de verdade "
-        "de novo; a foto em pixels não mudou. As cores são o novo mapa."
+        "de novo; a foto em pixels não mudou. As cores são o novo mapa. O efeito não é a cor do pedaço: a rede "
+        "não é uma soma simples."
     )
     return ThreadPost(Section.EXPERIMENT, text, PictureKind.EXPERIMENT)

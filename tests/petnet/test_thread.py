@@ -332,7 +332,7 @@ def test_training_sentences_match_the_model_card(explained_model: PetModel, told
             share = f"{100 * right / n:.1f}%".replace(".", ",")
             assert f"Em {n} fotos guardadas só para a prova (nem treino nem calibração), acertei {share}." in text
         if card.get("optimizer"):
-            assert f"o {card['optimizer'].capitalize()} dá um passinho" in text
+            assert f"o {card['optimizer'].capitalize()}" in text and "dá um passinho" in text
         assert "todas as fotos conta, certas e erradas" in text  # never "a cada erro"
         assert "a cada erro" not in text.lower()
         frozen = card.get("backbone_frozen") or bool(card["feature_extractor"].get("weights_package"))
