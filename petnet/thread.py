@@ -151,7 +151,7 @@ def _pixels(ex: Explanation, plan: Sequence[Section]) -> str:
 def _pretrained(ex: Explanation, plan: Sequence[Section]) -> str:
     frozen = " Meu treino não mexeu nela." if ex.training.backbone_frozen else ""
     if ex.case is Case.NEITHER:
-        shown = [(i, p) for n, (i, p) in enumerate(ex.imagenet_top) if n == 0 or p >= 0.005]  # no "0%" guesses
+        shown = [(i, p) for n, (i, p) in enumerate(ex.imagenet_top) if n == 0 or pct(p, 0) != "0%"]  # no "0%" guess
         guesses = "; ".join(imagenet_guess(i, p) for i, p in shown)
         seen = f" Os palpites da EfficientNet para esta foto: {guesses}."
     else:

@@ -84,21 +84,15 @@ def featurize(
     if progress:
         progress(done, len(photos))
     for start in range(0, len(todo), BATCH):
-        batch, tensors = [], []
-        for photo in todo[start : start + BATCH]:
-            try:
-                tensors.append(prepare_image(photo.sample.path.read_bytes()).tensor)
-                batch.append(photo)
-            except (OSError, ImageError) as exc:
-                log.warning("skipping photo that failed to decode %s: %s", photo.sample.path, exc)
-                bad.append(Unreadable(photo.sample.path, str(exc)))
+        chunk = todo[start : start + BATCH]
+        batch, tensors = _decoded(chunk, bad)
         if batch:
-            fmaps, pooled, logits = extractor.extract_batch(np.stack(tensors))
+            fmaps, pooled, logits = extractor.extract_batch(tensors)
             if on_maps:
                 on_maps([p.key for p in batch], fmaps)
             cache.put_many((p.key, pooled[i], logits[i]) for i, p in enumerate(batch))
             cached.update({p.key: (pooled[i], logits[i]) for i, p in enumerate(batch)})
-        done += len(todo[start : start + BATCH])
+        done += len(chunk)
         if progress:
             progress(done, len(photos))
     kept = [p for p in photos if p.key in cached]
@@ -115,14 +109,21 @@ def feature_maps(photos: Sequence[ScannedPhoto], extractor: FeatureExtractor, on
     """Run the backbone on ``photos`` only for their feature maps; returns the ones that failed to decode."""
     bad: list[Unreadable] = []
     for start in range(0, len(photos), BATCH):
-        batch, tensors = [], []
-        for photo in photos[start : start + BATCH]:
-            try:
-                tensors.append(prepare_image(photo.sample.path.read_bytes()).tensor)
-                batch.append(photo)
-            except (OSError, ImageError) as exc:
-                bad.append(Unreadable(photo.sample.path, str(exc)))
+        batch, tensors = _decoded(photos[start : start + BATCH], bad)
         if batch:
-            fmaps, _, _ = extractor.extract_batch(np.stack(tensors))
+            fmaps, _, _ = extractor.extract_batch(tensors)
             on_maps([p.key for p in batch], fmaps)
     return bad
+
+
+def _decoded(photos: Sequence[ScannedPhoto], bad: list[Unreadable]) -> tuple[list[ScannedPhoto], np.ndarray]:
+    """The photos that decode and their stacked tensors; the others are logged and added to ``bad``."""
+    batch, tensors = [], []
+    for photo in photos:
+        try:
+            tensors.append(prepare_image(photo.sample.path.read_bytes()).tensor)
+            batch.append(photo)
+        except (OSError, ImageError) as exc:
+            log.warning("skipping photo that failed to decode %s: %s", photo.sample.path, exc)
+            bad.append(Unreadable(photo.sample.path, str(exc)))
+    return batch, np.stack(tensors) if tensors else np.zeros((0, 3, 224, 224), np.float32)

@@ -31,6 +31,7 @@ CHAT_KEY = "terminal:local"
 COMMAND = re.compile(r"/[a-zçãõáéíóú_0-9]+")
 BUTTON = re.compile(r"/b(?P<number>[0-9]+)")
 QUIT = {"/sair", "/exit", "/quit"}
+PATH_LIKE = re.compile(r"[/\\]|^~|^file:|\.[A-Za-z0-9]{2,5}['\"]?$")
 SHORTCUTS = {"/acertou": Action.RIGHT, "/errou": Action.WRONG, "/aprovar": Action.APPROVE, "/rejeitar": Action.REJECT}
 
 
@@ -111,8 +112,8 @@ class TerminalChannel:
 
 
 def _looks_like_a_path(text: str) -> bool:
-    """A folder separator, a home, a URL or an extension, or an existing name: anything else is words."""
-    return any(mark in text for mark in ("/", "\\", "~", ".", ":")) or _is_file(parse_path(text))
+    """A folder separator, a home, a URL, a file extension or an existing name; "oi." or "tudo bem?" are words."""
+    return bool(PATH_LIKE.search(text.strip())) or _is_file(parse_path(text))
 
 
 def _is_file(path: Path) -> bool:

@@ -220,11 +220,13 @@ def test_words_get_the_not_a_photo_reply_and_commands_their_terminal_usage(
 ) -> None:
     """ "oi" is words, not a missing file; /classificar alone says how the terminal takes a photo (a path)."""
     monkeypatch.chdir(tmp_path)
-    said = chat(conversation, ["oi", "bom dia", "gato.jpg", "/classificar", "/adicionar gato"])
+    said = chat(conversation, ["oi", "Oi.", "tudo bem?", "gato.jpg", "~/gato", "/classificar", "/adicionar gato"])
     not_found = words.TERMINAL_FILE_PROBLEM.format(problem=photo_file_problem(PhotoFileProblem.NOT_FOUND, 0))
     assert said == [
         words.TERMINAL_NOT_A_PATH,
         words.TERMINAL_NOT_A_PATH,
+        words.TERMINAL_NOT_A_PATH,
+        not_found,
         not_found,
         "Use assim: /classificar CAMINHO",
         "Use assim: /adicionar gato|cachorro CAMINHO",
